@@ -1,0 +1,180 @@
+"""The `fer-edge` command: a thin typer layer over the Python API. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from contextvars import ContextVar
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fer_edge.dataset import DEFAULT_DATA
+from fer_edge.errors import FerEdgeError
+
+app = typer.Typer(
+    help="Facial emotion recognition on small devices: train on CK+48, export int8 models, run them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect a CK+48-style dataset.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataOption = Annotated[
+    Path,
+    typer.Option("--data", envvar="FER_EDGE_DATA", help="Dataset folder: one sub-folder per emotion."),
+]
+ClassesOption = Annotated[
+    str,
+    typer.Option(
+        help="'default' (happy,surprise,anger,sadness,fear), 'all' (adds contempt,disgust) or a comma list."
+    ),
+]
+
+
+DEBUG: ContextVar[bool] = ContextVar("fer_edge_debug", default=False)
+
+
+class RecipeName(str, Enum):
+    seed = "seed"
+    edge = "edge"
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def friendly_errors(command):
+    """Turn project errors into one red line and an exit code; --debug (or FER_EDGE_DEBUG=1) re-raises."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FerEdgeError as error:
+            if DEBUG.get():
+                raise
+            _fail(str(error), error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing half-written was left behind", 130)
+
+    return wrapper
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", envvar="FER_EDGE_DEBUG", help="Show tracebacks.")] = False,
+) -> None:
+    DEBUG.set(debug)
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: DataOption = DEFAULT_DATA,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder [default: runs/<recipe>-w<width>[-cv<K>]].")
+    ] = None,
+    recipe: Annotated[
+        RecipeName, typer.Option(help="seed: the original recipe; edge: augmented, regularised.")
+    ] = RecipeName.seed,
+    epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
+    width: Annotated[
+        float, typer.Option(help="Multiplier on every filter and unit count (1.0 = the seed).")
+    ] = 1.0,
+    classes: ClassesOption = "default",
+    cv: Annotated[
+        int, typer.Option(help="K >= 2: subject-independent stratified K-fold; 0: seed 70/30 split.")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and augmentation.")] = 42,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of training data held back to steer the schedule.")
+    ] = 0.0,
+    early_stopping: Annotated[int, typer.Option(help="Patience (epochs) on validation loss; 0 = off.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+) -> None:
+    """Train the CNN-BiLSTM on CK+48 sequences; writes model, split, curves and reports to a run folder."""
+    from fer_edge.dataset import resolve_classes
+
+    if out is None:
+        out = Path("runs") / f"{recipe.value}-w{width:g}" + (f"-cv{cv}" if cv else "")
+    config_args = dict(
+        data=str(data),
+        out=str(out),
+        recipe=recipe.value,
+        epochs=epochs,
+        batch_size=batch_size,
+        width=width,
+        classes=resolve_classes(classes),
+        cv=cv,
+        seed=seed,
+        val_fraction=val_fraction,
+        early_stopping=early_stopping,
+        force=force,
+    )
+    # Check the arguments and the data before paying for the TensorFlow import.
+    _precheck_train(config_args)
+    from fer_edge.train.training import TrainConfig
+    from fer_edge.train.training import train as run_training
+
+    run_training(TrainConfig(**config_args), log=lambda line: typer.echo(line))
+
+
+def _precheck_train(args: dict) -> None:
+    from fer_edge.dataset import scan
+    from fer_edge.errors import UsageError
+
+    for name in ("epochs", "batch_size"):
+        if args[name] is not None and args[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {args[name]}")
+    if not 0 < args["width"] <= 4:
+        raise UsageError(f"--width must be in (0, 4], got {args['width']}")
+    if Path(args["out"]).exists() and not args["force"]:
+        raise UsageError(
+            f"output {args['out']} already exists; choose another --out or pass --force to replace it"
+        )
+    scan(Path(args["data"]), args["classes"])
+
+
+@data_app.command("stats")
+@friendly_errors
+def data_stats(
+    data: DataOption = DEFAULT_DATA,
+    classes: ClassesOption = "default",
+    out: Annotated[Path, typer.Option(help="Where to write the PNG grid of sample sequences.")] = Path(
+        "reports/data_stats.png"
+    ),
+) -> None:
+    """Counts per class and subjects, and a PNG grid with sample sequences of every class."""
+    from fer_edge.dataset import dataset_stats, load_sequences, resolve_classes
+    from fer_edge.errors import require
+
+    names = resolve_classes(classes)
+    stats = dataset_stats(data, names)
+    typer.echo(f"{'class':<10} {'sequences':>9} {'images':>7} {'subjects':>8}")
+    for name in names:
+        typer.echo(
+            f"{name:<10} {stats.sequences_per_class[name]:>9} {stats.images_per_class[name]:>7} "
+            f"{stats.subjects_per_class[name]:>8}"
+        )
+    typer.echo(
+        f"{'total':<10} {stats.sequences:>9} {sum(stats.images_per_class.values()):>7} {stats.subjects:>8}"
+    )
+    require("matplotlib", "train")
+    from fer_edge.train.reports import plot_dataset_grid
+
+    plot_dataset_grid(load_sequences(data, names), stats, out)
+    typer.echo(f"sample grid written to {out}")
+
+
+def main() -> None:
+    app(prog_name="fer-edge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Named training recipes: the seed's, and an improved one for edge deployment."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from fer_edge.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    epochs: int
+    batch_size: int = 32
+    optimizer: str = "nadam"  # "nadam" or "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0  # AdamW only
+    schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) or "cosine" (warm-up, then cosine decay)
+    plateau_factor: float = 0.8
+    plateau_patience: int = 7
+    min_learning_rate: float = 1e-7
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    augment: bool = False  # train.augment.Jitter, identical on the 3 frames of a sequence
+    class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+RECIPES: dict[str, Recipe] = {
+    # The seed: Nadam 1e-3, batch 32, 100 epochs, ReduceLROnPlateau 0.8/7/1e-7. The seed watched
+    # val_accuracy on its test split; here the plateau watches a validation part carved from training
+    # data when there is one, else training accuracy, so the held-out split steers nothing.
+    "seed": Recipe(name="seed", epochs=100),
+    # Aimed at the seed's overfitting (100 % train accuracy): sequence-consistent augmentation, label
+    # smoothing, class weights for the small classes (fear, sadness), and a longer cosine schedule.
+    "edge": Recipe(
+        name="edge",
+        epochs=120,
+        schedule="cosine",
+        warmup_epochs=3,
+        min_learning_rate=1e-5,
+        label_smoothing=0.1,
+        augment=True,
+        class_weighting="balanced",
+    ),
+}
+
+
+def get_recipe(name: str, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
+    if name not in RECIPES:
+        raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    recipe = RECIPES[name]
+    if epochs is not None:
+        if epochs < 1:
+            raise UsageError(f"--epochs must be at least 1, got {epochs}")
+        recipe = replace(recipe, epochs=epochs)
+    if batch_size is not None:
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        recipe = replace(recipe, batch_size=batch_size)
+    return recipe

@@ -1,0 +1,386 @@
+"""Train the CNN-BiLSTM on CK+48 sequences and leave a complete, self-describing run folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.model import build_model
+from fer_edge.train.recipes import Recipe, get_recipe
+from fer_edge.train.reports import (
+    plot_confusion,
+    plot_fold_summary,
+    plot_history,
+    plot_sample_predictions,
+    write_classification_report,
+)
+
+from fer_edge.atomic import atomic_dir, atomic_write_text, check_output_dir
+from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.errors import UsageError
+from fer_edge.preprocess import SPEC
+from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run; saved as config.json beside the model."""
+
+    data: str = str(DEFAULT_DATA)
+    out: str = "runs/seed"
+    recipe: str = "seed"
+    epochs: int | None = None  # None: the recipe's
+    batch_size: int | None = None  # None: the recipe's
+    width: float = 1.0
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    cv: int = 0  # 0: the seed's stratified 70/30 split; K >= 2: subject-independent K-fold
+    seed: int = 42
+    test_size: float = 0.3
+    val_fraction: float = 0.0  # part of the training data held back to steer the schedule / early stop
+    early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
+    force: bool = False
+
+    def validate(self) -> None:
+        if not 0 < self.width <= 4:
+            raise UsageError(f"--width must be in (0, 4], got {self.width}")
+        if self.cv == 1 or self.cv < 0:
+            raise UsageError(f"--cv must be 0 (seed split) or at least 2, got {self.cv}")
+        if not 0 < self.test_size < 1:
+            raise UsageError(f"--test-size must be between 0 and 1, got {self.test_size}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise UsageError(f"--val-fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.early_stopping < 0:
+            raise UsageError(
+                f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}"
+            )
+        if self.early_stopping and not self.val_fraction:
+            raise UsageError(
+                "--early-stopping needs --val-fraction > 0: the held-out split never decides when to stop"
+            )
+
+
+@dataclass
+class RunResult:
+    directory: Path
+    accuracy: float
+    macro_f1: float
+    seconds: float
+    labels: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    ids: np.ndarray = field(repr=False)
+
+
+def library_versions() -> dict[str, str]:
+    import cv2
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def machine_info() -> dict:
+    import os
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def cosine_schedule(recipe: Recipe) -> Callable[[int], float]:
+    def rate(epoch: int) -> float:
+        if epoch < recipe.warmup_epochs:
+            return recipe.learning_rate * (epoch + 1) / recipe.warmup_epochs
+        progress = (epoch - recipe.warmup_epochs) / max(1, recipe.epochs - recipe.warmup_epochs)
+        low = recipe.min_learning_rate
+        return low + 0.5 * (recipe.learning_rate - low) * (1 + math.cos(math.pi * progress))
+
+    return rate
+
+
+class ProgressAndHeldOut(keras.callbacks.Callback):
+    """Prints one line per epoch and records held-out accuracy/loss; nothing monitors these numbers."""
+
+    def __init__(self, test: Sequences, epochs: int, log: Log, prefix: str = ""):
+        super().__init__()
+        self.test, self.epochs, self.log, self.prefix = test, epochs, log, prefix
+        self.records: dict[str, list[float]] = {
+            "heldout_accuracy": [],
+            "heldout_loss": [],
+            "learning_rate": [],
+        }
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        probabilities = self.model.predict(self.test.frames, verbose=0, batch_size=64)
+        picked = probabilities[np.arange(len(self.test)), self.test.labels]
+        accuracy = float(np.mean(probabilities.argmax(axis=1) == self.test.labels))
+        loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for key, value in zip(self.records, (accuracy, loss, rate)):
+            self.records[key].append(value)
+        val = f"  val acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
+        self.log(
+            f"{self.prefix}epoch {epoch + 1:>3}/{self.epochs}  loss {logs.get('loss', float('nan')):.3f}  "
+            f"acc {logs.get('accuracy', float('nan')):.3f}{val}  held-out acc {accuracy:.3f}  "
+            f"lr {rate:.1e}  {time.perf_counter() - self.started:.1f}s"
+        )
+
+
+def sample_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
+    if mode == "none":
+        return np.ones(len(labels), dtype=np.float32)
+    counts = np.bincount(labels, minlength=classes).astype(np.float32)
+    weights = len(labels) / (classes * np.maximum(counts, 1))
+    return weights[labels].astype(np.float32)
+
+
+class SequenceBatches(keras.utils.PyDataset):
+    """Shuffled training batches (frames, one-hot targets, sample weights), augmented afresh each epoch."""
+
+    def __init__(self, part: Sequences, recipe: Recipe, seed: int):
+        super().__init__()
+        self.frames = part.frames
+        self.targets = keras.utils.to_categorical(part.labels, len(part.classes)).astype(np.float32)
+        self.weights = sample_weights(part.labels, len(part.classes), recipe.class_weighting)
+        self.batch_size, self.augment = recipe.batch_size, recipe.augment
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(part))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        frames = augment_sequences(self.frames[rows], self.rng) if self.augment else self.frames[rows]
+        return frames, self.targets[rows], self.weights[rows]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.order))
+
+
+def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = []
+    if recipe.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_accuracy" if has_val else "accuracy",
+                factor=recipe.plateau_factor,
+                patience=recipe.plateau_patience,
+                min_lr=recipe.min_learning_rate,
+            )
+        )
+    else:
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_schedule(recipe)))
+    if config.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
+    if recipe.optimizer == "nadam":
+        return keras.optimizers.Nadam(recipe.learning_rate)
+    return keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay)
+
+
+def fit_one(
+    data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log
+) -> RunResult:
+    """Train one model on split.train, evaluate on split.test, write the run files into directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = f"[fold {split.fold}/{split.folds}] " if split.fold else ""
+    seed = config.seed + (split.fold or 0)
+    keras.utils.set_random_seed(seed)
+    train, test = data.select(split.train), data.select(split.test)
+    val = data.select(split.val) if split.val else None
+
+    model = build_model(len(data.classes), config.width)
+    model.compile(
+        optimizer=build_optimizer(recipe),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+    )
+    progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
+    log(
+        f"{prefix}training {model.name} ({model.count_params():,} parameters) on {len(train)} sequences, "
+        f"{len(val) if val else 0} validation, {len(test)} held-out; recipe {recipe.name}, {recipe.epochs} epochs"
+    )
+    started = time.perf_counter()
+    fitted = model.fit(
+        SequenceBatches(train, recipe, seed),
+        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(data.classes)))
+        if val
+        else None,
+        epochs=recipe.epochs,
+        callbacks=[*build_callbacks(recipe, config, val is not None), progress],
+        verbose=0,
+        shuffle=False,  # SequenceBatches shuffles
+    )
+    seconds = time.perf_counter() - started
+
+    probabilities = model.predict(test.frames, verbose=0, batch_size=64)
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predicted == test.labels))
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items() if k != "learning_rate"}
+    history.update(progress.records)
+    name = f"{recipe.name} recipe, width {config.width:g}, {split.protocol}" + (
+        f" fold {split.fold}/{split.folds}" if split.fold else ""
+    )
+
+    model.save(directory / "model.keras")
+    save_legacy_h5(model, directory / "DCNN_model.h5")
+    write_split(split, directory / "split.json")
+    atomic_write_text(directory / "history.json", json.dumps(history, indent=1) + "\n")
+    report = write_classification_report(test.labels, predicted, data.classes, directory)
+    plot_history(history, directory / "epoch_history_dcnn.png", name)
+    plot_confusion(
+        test.labels,
+        predicted,
+        data.classes,
+        directory / "confusion_matrix_dcnn.png",
+        f"Held-out: {accuracy:.1%} of {len(test)} ({name})",
+    )
+    plot_sample_predictions(test, probabilities, directory / "sample_predictions.png", name)
+    metrics = {
+        "accuracy": accuracy,
+        "macro_f1": report["macro avg"]["f1-score"],
+        "recall": {c: report[c]["recall"] for c in data.classes},
+        "train_accuracy_last_epoch": history["accuracy"][-1],
+        "epochs_run": len(history["loss"]),
+        "train_seconds": seconds,
+        "test_sequences": len(test),
+        "train_sequences": len(train),
+    }
+    atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_config(config, recipe, data, directory)
+    np.savez(
+        directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities
+    )
+    log(
+        f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
+        f"macro F1 {metrics['macro_f1']:.3f}, {seconds / 60:.1f} min"
+    )
+    return RunResult(directory, accuracy, metrics["macro_f1"], seconds, test.labels, probabilities, test.ids)
+
+
+def save_legacy_h5(model: keras.Model, path: Path) -> None:
+    """The seed's file name and format, written for compatibility only; fer-edge itself never loads .h5."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # Keras warns that HDF5 is legacy: we know
+    try:
+        model.save(path)
+    finally:
+        absl.setLevel(level)
+
+
+def write_config(config: TrainConfig, recipe: Recipe, data: Sequences, directory: Path) -> None:
+    record = {
+        "config": asdict(config),
+        "recipe": recipe.to_dict(),
+        "augmentation": Jitter().to_dict() if recipe.augment else None,
+        "classes": list(data.classes),
+        "preprocess": SPEC.to_dict(),
+        "sequence_length": int(data.frames.shape[1]),
+        "dataset": {"path": str(Path(config.data).resolve()), "sequences": len(data)},
+        "versions": library_versions(),
+        "machine": machine_info(),
+    }
+    atomic_write_text(directory / "config.json", json.dumps(record, indent=2) + "\n")
+
+
+def summarize_folds(
+    results: list[RunResult], data: Sequences, config: TrainConfig, recipe: Recipe, directory: Path, log: Log
+) -> dict:
+    """Mean and spread over folds, plus one confusion matrix pooling every sequence's single test."""
+    accuracies = [r.accuracy for r in results]
+    labels = np.concatenate([r.labels for r in results])
+    predicted = np.concatenate([r.probabilities.argmax(axis=1) for r in results])
+    title = f"{recipe.name} recipe, width {config.width:g}, subject-independent {len(results)}-fold"
+    report = write_classification_report(labels, predicted, data.classes, directory)
+    plot_confusion(
+        labels,
+        predicted,
+        data.classes,
+        directory / "confusion_matrix_dcnn.png",
+        f"All folds pooled: {np.mean(predicted == labels):.1%} of {len(labels)} ({title})",
+    )
+    plot_fold_summary(accuracies, directory / "folds.png", title)
+    summary = {
+        "protocol": "subject-independent-stratified-kfold",
+        "folds": len(results),
+        "accuracy_mean": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "accuracy_min": float(np.min(accuracies)),
+        "accuracy_max": float(np.max(accuracies)),
+        "macro_f1_mean": float(np.mean([r.macro_f1 for r in results])),
+        "pooled_accuracy": float(np.mean(predicted == labels)),
+        "pooled_macro_f1": report["macro avg"]["f1-score"],
+        "per_fold": [
+            {"fold": i + 1, "accuracy": r.accuracy, "macro_f1": r.macro_f1, "train_seconds": r.seconds}
+            for i, r in enumerate(results)
+        ],
+        "train_seconds": float(sum(r.seconds for r in results)),
+    }
+    atomic_write_text(directory / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_config(config, recipe, data, directory)
+    log(
+        f"{len(results)}-fold subject-independent accuracy {summary['accuracy_mean']:.1%} "
+        f"± {summary['accuracy_std']:.1%} (min {summary['accuracy_min']:.1%}, max {summary['accuracy_max']:.1%})"
+    )
+    return summary
+
+
+def train(config: TrainConfig, log: Log = print) -> dict:
+    """Train per `config` into config.out (written atomically). Returns the run's metrics or CV summary."""
+    config.validate()
+    recipe = get_recipe(config.recipe, config.epochs, config.batch_size)
+    check_output_dir(Path(config.out), config.force)
+    data = load_sequences(Path(config.data), config.classes)
+    log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
+    splits = (
+        subject_folds(data, config.cv, config.seed)
+        if config.cv
+        else [seed_split(data, config.test_size, config.seed)]
+    )
+    splits = [carve_validation(s, data, config.val_fraction) for s in splits]
+    for split in splits:
+        check_disjoint(split, data)
+
+    with atomic_dir(Path(config.out), config.force) as tmp:
+        if config.cv:
+            results = [fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log) for s in splits]
+            outcome = summarize_folds(results, data, config, recipe, tmp, log)
+        else:
+            fit_one(data, splits[0], recipe, config, tmp, log)
+            outcome = json.loads((tmp / "metrics.json").read_text())
+    log(f"run written to {config.out}")
+    return outcome
