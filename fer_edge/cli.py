@@ -156,6 +156,8 @@ def data_stats(
 
     names = resolve_classes(classes)
     stats = dataset_stats(data, names)
+    sequences = load_sequences(data, names)  # reads every image: a bad one fails before any output
+    require("matplotlib", "train")
     typer.echo(f"{'class':<10} {'sequences':>9} {'images':>7} {'subjects':>8}")
     for name in names:
         typer.echo(
@@ -165,10 +167,9 @@ def data_stats(
     typer.echo(
         f"{'total':<10} {stats.sequences:>9} {sum(stats.images_per_class.values()):>7} {stats.subjects:>8}"
     )
-    require("matplotlib", "train")
     from fer_edge.train.reports import plot_dataset_grid
 
-    plot_dataset_grid(load_sequences(data, names), stats, out)
+    plot_dataset_grid(sequences, stats, out)
     typer.echo(f"sample grid written to {out}")
 
 

@@ -120,4 +120,4 @@ def check_disjoint(split: Split, data: Sequences | None = None) -> None:
 
 def class_counts(data: Sequences) -> dict[str, int]:
     counts = np.bincount(data.labels, minlength=len(data.classes))
-    return {name: int(n) for name, n in zip(data.classes, counts)}
+    return {name: int(n) for name, n in zip(data.classes, counts, strict=True)}

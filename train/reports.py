@@ -77,7 +77,7 @@ def plot_confusion(
                 j, i, f"{matrix[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", color=colour, fontsize=9
             )
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-    ax.set_yticks(range(len(classes)), [f"{c} ({n})" for c, n in zip(classes, rows[:, 0])])
+    ax.set_yticks(range(len(classes)), [f"{c} ({n})" for c, n in zip(classes, rows[:, 0], strict=True)])
     ax.set(xlabel="predicted", ylabel="true (sequences)", title=title)
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
     _save(fig, path)
@@ -97,7 +97,7 @@ def plot_sample_predictions(
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 1.75 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, row in zip(axes.flat, chosen):
+    for ax, row in zip(axes.flat, chosen, strict=False):
         ok = predicted[row] == data.labels[row]
         ax.imshow(_strip(data.frames[row]), cmap="gray", vmin=0, vmax=1)
         ax.set_title(
@@ -148,7 +148,7 @@ def plot_fold_summary(fold_accuracies: list[float], path: Path, title: str) -> N
     ax.bar(folds, fold_accuracies, color="tab:blue")
     mean = float(np.mean(fold_accuracies))
     ax.axhline(mean, color="black", linestyle="--", label=f"mean {mean:.1%} ± {np.std(fold_accuracies):.1%}")
-    for x, y in zip(folds, fold_accuracies):
+    for x, y in zip(folds, fold_accuracies, strict=True):
         ax.text(x, y + 0.01, f"{y:.1%}", ha="center", fontsize=8)
     ax.set(xlabel="fold", ylabel="held-out accuracy", ylim=(0, 1.08), title=title, xticks=folds)
     ax.legend(loc="lower right")

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""The few commands a person types; needs only Python 3.10+ (standard library) to start.
+
+    python3 tasks.py main       set up .venv, show the data, train the edge recipe on CK+48
+    python3 tasks.py test       set up .venv, lint, run the test suite
+    python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
+
+DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+DATA = os.environ.get("DATA", str(ROOT / ".." / "shared" / "data" / "CK+48"))
+STAMP = VENV / ".fer-edge-installed"
+
+# Each run of the README's results table: (run folder, arguments).
+RESULT_RUNS = [
+    ("runs/seed-w1", ["--recipe", "seed", "--width", "1"]),
+    ("runs/edge-w1", ["--recipe", "edge", "--width", "1"]),
+    ("runs/edge-w0.25-cv5", ["--recipe", "edge", "--width", "0.25", "--cv", "5"]),
+    ("runs/seed-w0.25-cv5", ["--recipe", "seed", "--width", "0.25", "--cv", "5"]),
+]
+
+
+def run(*command: str) -> None:
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+
+
+def setup() -> None:
+    """Create .venv and install fer-edge with its train and dev extras (skipped when pyproject is unchanged)."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - tasks.py is what a user with an old Python runs first
+        sys.exit(f"fer-edge needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    signature = (ROOT / "pyproject.toml").read_text()
+    if STAMP.exists() and STAMP.read_text() == signature:
+        return
+    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", ".[train,dev]")
+    STAMP.write_text(signature)
+
+
+def fer_edge(*args: str) -> None:
+    run(str(BIN / "fer-edge"), *args)
+
+
+def main() -> None:
+    setup()
+    fer_edge("data", "stats", "--data", DATA, "--out", "reports/data_stats.png")
+    fer_edge("train", "--data", DATA, "--recipe", "edge", "--out", "runs/main-edge-w1", "--force")
+
+
+def test() -> None:
+    setup()
+    run(str(BIN / "ruff"), "check", ".")
+    run(str(BIN / "python"), "-m", "pytest", "-q")
+
+
+def reproduce() -> None:
+    setup()
+    for out, args in RESULT_RUNS:
+        fer_edge("train", "--data", DATA, "--out", out, "--force", *args)
+
+
+if __name__ == "__main__":
+    commands = {"setup": setup, "main": main, "test": test, "reproduce": reproduce}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: python3 tasks.py {{{','.join(commands)}}}\n\n{__doc__}")
+    try:
+        commands[sys.argv[1]]()
+    except subprocess.CalledProcessError as error:
+        sys.exit(error.returncode)

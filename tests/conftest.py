@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny synthetic CK+48-shaped tree, and the real CK+48 when it is present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge.dataset import DEFAULT_CLASSES
+
+REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "CK+48"
+
+
+def write_synthetic_ck48(
+    root: Path, classes=DEFAULT_CLASSES, subjects: int = 6, frames: int = 4, seed: int = 0
+) -> Path:
+    """root/<class>/S<subject>_<session>_<frame>.png: every subject has one session per class.
+
+    Each class draws a bar in its own place so that a model can learn something; a few images are
+    64x64 colour to exercise the conversion to 48x48 grayscale.
+    """
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for subject in range(1, subjects + 1):
+            base = rng.integers(60, 120, size=(48, 48)).astype(np.uint8)
+            for frame in range(1, frames + 1):
+                image = base.copy()
+                row = 4 + 8 * label
+                image[row : row + 6, 8:40] = 200 + 10 * frame
+                path = folder / f"S{100 + subject:03d}_{label + 1:03d}_{frame:08d}.png"
+                if subject == 1 and frame == frames:
+                    image = cv2.resize(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), (64, 64))
+                cv2.imwrite(str(path), image)
+    return root
+
+
+@pytest.fixture
+def synthetic_ck48(tmp_path: Path) -> Path:
+    return write_synthetic_ck48(tmp_path / "CK+48")
+
+
+@pytest.fixture(scope="session")
+def real_ck48() -> Path:
+    if not (REAL_DATA / "happy").is_dir():
+        pytest.skip(f"real CK+48 not found at {REAL_DATA} (research-only licence, not in the repo)")
+    return REAL_DATA

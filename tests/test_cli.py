@@ -1,0 +1,78 @@
+"""Bad input gets one line, the right exit code and no traceback."""
+
+import pytest
+from typer.testing import CliRunner
+
+from fer_edge.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result) -> str:
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "train" in result.output and "data" in result.output
+    train_help = invoke("train", "--help").output
+    for option in ("--data", "--out", "--recipe", "--epochs", "--width", "--classes", "--cv", "--seed"):
+        assert option in train_help
+
+
+def test_missing_dataset_is_one_line_exit_1(tmp_path):
+    result = invoke("train", "--data", tmp_path / "nope", "--out", tmp_path / "run")
+    assert result.exit_code == 1
+    assert "Cohn-Kanade" in one_error_line(result)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--width", "0"], "--width must be in (0, 4]"),
+        (["--batch-size", "-1"], "--batch-size must be at least 1"),
+        (["--cv", "1"], "--cv must be 0"),
+        (["--classes", "happy,happy"], "more than once"),
+        (["--early-stopping", "5"], "needs --val-fraction"),
+    ],
+)
+def test_nonsense_numbers_are_usage_errors(synthetic_ck48, tmp_path, args, fragment):
+    result = invoke("train", "--data", synthetic_ck48, "--out", tmp_path / "run", *args)
+    assert result.exit_code == 2, result.output
+    assert fragment in one_error_line(result)
+
+
+def test_existing_output_is_refused_without_force(synthetic_ck48, tmp_path):
+    (tmp_path / "run").mkdir()
+    result = invoke("train", "--data", synthetic_ck48, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "--force" in one_error_line(result)
+
+
+def test_unknown_class_and_bad_file_are_named(synthetic_ck48, tmp_path):
+    result = invoke("train", "--data", synthetic_ck48, "--classes", "happy,joy", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "'joy'" in one_error_line(result)
+    (synthetic_ck48 / "happy" / "S101_001_00000002.png").write_bytes(b"")
+    result = invoke("data", "stats", "--data", synthetic_ck48, "--out", tmp_path / "grid.png")
+    assert result.exit_code == 1 and "S101_001_00000002.png is empty" in one_error_line(result)
+
+
+def test_data_stats_prints_counts_and_writes_a_grid(synthetic_ck48, tmp_path):
+    import cv2
+
+    result = invoke("data", "stats", "--data", synthetic_ck48, "--out", tmp_path / "grid.png")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    assert rows["total"] == ["30", "120", "6"] and rows["fear"] == ["6", "24", "6"]
+    grid = cv2.imread(str(tmp_path / "grid.png"))
+    assert grid is not None and grid.shape[0] > 300 and grid.shape[1] > 600

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from fer_edge.errors import InputSpecError
+from fer_edge.preprocess import SPEC, preprocess_frame
+
+
+def test_uint8_grayscale_is_scaled_to_unit_range():
+    image = np.array([[0, 255], [51, 102]], dtype=np.uint8)
+    out = preprocess_frame(image, size=2)
+    assert out.shape == (2, 2, 1) and out.dtype == np.float32
+    np.testing.assert_allclose(out[:, :, 0], [[0.0, 1.0], [0.2, 0.4]], atol=1e-6)
+
+
+def test_colour_and_size_are_converted_to_48x48_gray():
+    bgr = np.zeros((96, 120, 3), dtype=np.uint8)
+    bgr[..., 2] = 255  # pure red
+    out = preprocess_frame(bgr)
+    assert out.shape == (SPEC.size, SPEC.size, 1)
+    np.testing.assert_allclose(out, 0.299, atol=0.01)  # BT.601 luma of red
+
+
+def test_bgra_uint16_and_float_inputs_agree_with_uint8():
+    gray = np.random.default_rng(0).integers(0, 256, size=(48, 48)).astype(np.uint8)
+    expected = preprocess_frame(gray)
+    bgra = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+    np.testing.assert_allclose(preprocess_frame(bgra), expected, atol=1 / 255)
+    np.testing.assert_allclose(preprocess_frame(gray.astype(np.uint16) * 257), expected, atol=1e-6)
+    np.testing.assert_allclose(preprocess_frame(gray.astype(np.float64) / 255), expected, atol=1e-6)
+    np.testing.assert_allclose(preprocess_frame(gray[:, :, None]), expected)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((48,), np.uint8),
+        np.zeros((48, 48, 2), np.uint8),
+        np.zeros((0, 48), np.uint8),
+        np.zeros((48, 48), np.int32),
+        np.full((48, 48), np.nan, np.float32),
+        "not an array",
+    ],
+)
+def test_unusable_frames_raise_input_spec_error(bad):
+    with pytest.raises(InputSpecError):
+        preprocess_frame(bad)

@@ -1,0 +1,98 @@
+"""End to end on the synthetic tree: a tiny model for 2 epochs leaves a complete, parseable run folder."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from fer_edge.cli import app  # noqa: E402
+from fer_edge.split import read_split  # noqa: E402
+
+RUN_FILES = [
+    "model.keras",
+    "DCNN_model.h5",
+    "history.json",
+    "epoch_history_dcnn.png",
+    "confusion_matrix_dcnn.png",
+    "sample_predictions.png",
+    "classification_report.txt",
+    "classification_report.json",
+    "split.json",
+    "config.json",
+    "metrics.json",
+]
+TINY = ["--width", "0.0625", "--epochs", "2", "--batch-size", "8"]
+
+
+def check_run_folder(run, classes):
+    import keras
+
+    for name in RUN_FILES:
+        assert (run / name).is_file(), f"{name} missing"
+    for name in ("history.json", "classification_report.json", "config.json", "metrics.json"):
+        json.loads((run / name).read_text())
+    for name in ("epoch_history_dcnn.png", "confusion_matrix_dcnn.png", "sample_predictions.png"):
+        assert cv2.imread(str(run / name)) is not None
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == len(history["heldout_accuracy"]) == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["classes"] == list(classes) and config["preprocess"]["size"] == 48
+    assert config["versions"]["keras"] == keras.__version__
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, len(classes))
+    metrics = json.loads((run / "metrics.json").read_text())
+    split = read_split(run / "split.json")
+    assert metrics["test_sequences"] == len(split.test) and 0.0 <= metrics["accuracy"] <= 1.0
+    return split
+
+
+@pytest.mark.slow
+def test_train_leaves_a_complete_run_folder(synthetic_ck48, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(synthetic_ck48), "--out", str(run), "--recipe", "edge", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    assert "epoch   2/2" in result.output and "held-out accuracy" in result.output
+    split = check_run_folder(run, ("happy", "surprise", "anger", "sadness", "fear"))
+    assert (len(split.train), len(split.test)) == (21, 9)
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no temp folder left
+
+
+@pytest.mark.slow
+def test_cross_validation_writes_folds_and_a_summary(synthetic_ck48, tmp_path):
+    run = tmp_path / "cv"
+    args = ["train", "--data", str(synthetic_ck48), "--out", str(run), "--cv", "2", "--classes", "happy,fear", *TINY]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tested = []
+    for fold in (1, 2):
+        split = check_run_folder(run / f"fold_{fold}", ("happy", "fear"))
+        tested += split.test
+    assert sorted(tested) == sorted(
+        f"{c}/S{s}_{n}" for c, n in (("happy", "001"), ("fear", "005")) for s in range(101, 107)
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    accuracies = [f["accuracy"] for f in summary["per_fold"]]
+    assert summary["folds"] == 2 and summary["accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert cv2.imread(str(run / "folds.png")) is not None
+    assert cv2.imread(str(run / "confusion_matrix_dcnn.png")) is not None
+
+
+def test_a_failure_during_training_leaves_no_run_folder(synthetic_ck48, tmp_path, monkeypatch):
+    from fer_edge.train import training
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "fit_one", explode)
+    result = CliRunner().invoke(app, ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "run"), *TINY])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
+    assert os.listdir(tmp_path) == ["CK+48"]
