@@ -105,6 +105,11 @@ def machine_info() -> dict:
         "cpus": os.cpu_count(),
         "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "thread_env": {
+            k: os.environ[k]
+            for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+            if k in os.environ
+        },
     }
 
 
