@@ -29,9 +29,7 @@ DataOption = Annotated[
 ]
 ClassesOption = Annotated[
     str,
-    typer.Option(
-        help="'default' (happy,surprise,anger,sadness,fear), 'all' (adds contempt,disgust) or a comma list."
-    ),
+    typer.Option(help="'default' (happy,surprise,anger,sadness,fear), 'all' (adds contempt,disgust) or a comma list."),
 ]
 
 
@@ -76,25 +74,17 @@ def main_options(
 @friendly_errors
 def train(
     data: DataOption = DEFAULT_DATA,
-    out: Annotated[
-        Path | None, typer.Option(help="Run folder [default: runs/<recipe>-w<width>[-cv<K>]].")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<recipe>-w<width>-cv<K>).")] = None,
     recipe: Annotated[
         RecipeName, typer.Option(help="seed: the original recipe; edge: augmented, regularised.")
     ] = RecipeName.seed,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
-    width: Annotated[
-        float, typer.Option(help="Multiplier on every filter and unit count (1.0 = the seed).")
-    ] = 1.0,
+    width: Annotated[float, typer.Option(help="Multiplier on every filter and unit count (1.0 = the seed).")] = 1.0,
     classes: ClassesOption = "default",
-    cv: Annotated[
-        int, typer.Option(help="K >= 2: subject-independent stratified K-fold; 0: seed 70/30 split.")
-    ] = 0,
+    cv: Annotated[int, typer.Option(help="K >= 2: subject-independent stratified K-fold; 0: seed 70/30 split.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and augmentation.")] = 42,
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of training data held back to steer the schedule.")
-    ] = 0.0,
+    val_fraction: Annotated[float, typer.Option(help="Share of training data held back to steer the schedule.")] = 0.0,
     early_stopping: Annotated[int, typer.Option(help="Patience (epochs) on validation loss; 0 = off.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
@@ -135,10 +125,52 @@ def _precheck_train(args: dict) -> None:
     if not 0 < args["width"] <= 4:
         raise UsageError(f"--width must be in (0, 4], got {args['width']}")
     if Path(args["out"]).exists() and not args["force"]:
-        raise UsageError(
-            f"output {args['out']} already exists; choose another --out or pass --force to replace it"
-        )
+        raise UsageError(f"output {args['out']} already exists; choose another --out or pass --force to replace it")
     scan(Path(args["data"]), args["classes"])
+
+
+@app.command()
+@friendly_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fer-edge train (one fold for --cv runs).")],
+    out: Annotated[Path | None, typer.Option(help="Bundle folder (default: bundles/<run name>).")] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Add fully quantized int8 models, calibrated on training data.")
+    ] = False,
+    formats: Annotated[str, typer.Option(help="Comma list of tflite, onnx.")] = "tflite,onnx",
+    calib_size: Annotated[
+        int | None, typer.Option(help="Stratified subset of training sequences (default: all).")
+    ] = None,
+    data: DataOption = DEFAULT_DATA,
+    io: Annotated[
+        str, typer.Option(help="int8: int8 input/output tensors on int8 TFLite; float: keep float I/O.")
+    ] = "int8",
+    min_agreement: Annotated[
+        float, typer.Option(help="Fail when an int8 model agrees with Keras on fewer held-out sequences.")
+    ] = 0.97,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
+) -> None:
+    """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
+    from fer_edge.errors import UsageError
+
+    if io not in ("int8", "float"):
+        raise UsageError(f"--io takes int8 or float, got {io!r}")
+    if not run.is_dir():
+        raise UsageError(f"run folder {run} does not exist; pass the --out folder of fer-edge train")
+    from fer_edge.export.bundle import ExportConfig, export_bundle
+
+    config = ExportConfig(
+        run=str(run),
+        out=str(out) if out else None,
+        int8=int8,
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        calib_size=calib_size,
+        data=str(data),
+        int8_io=io == "int8",
+        min_agreement=min_agreement,
+        force=force,
+    )
+    export_bundle(config, log=lambda line: typer.echo(line))
 
 
 @data_app.command("stats")
@@ -164,9 +196,7 @@ def data_stats(
             f"{name:<10} {stats.sequences_per_class[name]:>9} {stats.images_per_class[name]:>7} "
             f"{stats.subjects_per_class[name]:>8}"
         )
-    typer.echo(
-        f"{'total':<10} {stats.sequences:>9} {sum(stats.images_per_class.values()):>7} {stats.subjects:>8}"
-    )
+    typer.echo(f"{'total':<10} {stats.sequences:>9} {sum(stats.images_per_class.values()):>7} {stats.subjects:>8}")
     from fer_edge.train.reports import plot_dataset_grid
 
     plot_dataset_grid(sequences, stats, out)

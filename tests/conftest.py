@@ -48,3 +48,16 @@ def real_ck48() -> Path:
     if not (REAL_DATA / "happy").is_dir():
         pytest.skip(f"real CK+48 not found at {REAL_DATA} (research-only licence, not in the repo)")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(dataset, run folder): a width-0.0625 model trained for 2 epochs on a synthetic tree, made once."""
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+    from fer_edge.train.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = write_synthetic_ck48(root / "CK+48")
+    run = root / "run"
+    train(TrainConfig(data=str(data), out=str(run), width=0.0625, epochs=2, batch_size=8), log=lambda line: None)
+    return data, run

@@ -1,4 +1,5 @@
 import numpy as np
+
 from fer_edge.train.augment import Jitter, augment_sequences
 
 

@@ -83,6 +83,17 @@ def plot_confusion(
     _save(fig, path)
 
 
+def _round_robin(labels: np.ndarray, mask: np.ndarray, count: int) -> list[int]:
+    """Up to `count` rows where mask holds, taking one class after another so every class is seen."""
+    queues = [list(np.flatnonzero(mask & (labels == label))) for label in np.unique(labels)]
+    picked: list[int] = []
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(int(queue.pop(0)))
+    return picked
+
+
 def plot_sample_predictions(
     data: Sequences, probabilities: np.ndarray, path: Path, title: str, count: int = 12
 ) -> None:
@@ -90,8 +101,8 @@ def plot_sample_predictions(
     plt = _pyplot()
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != data.labels)
-    right = np.flatnonzero(predicted == data.labels)
-    chosen = list(wrong[: count // 2]) + list(right[: count - min(len(wrong), count // 2)])
+    shown_wrong = list(wrong[: count // 2])
+    chosen = shown_wrong + _round_robin(data.labels, predicted == data.labels, count - len(shown_wrong))
     columns = 3
     rows = max(1, int(np.ceil(len(chosen) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 1.75 * rows), squeeze=False)

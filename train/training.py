@@ -14,6 +14,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from fer_edge.atomic import atomic_dir, atomic_write_text, check_output_dir
+from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.errors import UsageError
+from fer_edge.preprocess import SPEC
+from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
 from fer_edge.train.augment import Jitter, augment_sequences
 from fer_edge.train.model import build_model
 from fer_edge.train.recipes import Recipe, get_recipe
@@ -24,12 +30,6 @@ from fer_edge.train.reports import (
     plot_sample_predictions,
     write_classification_report,
 )
-
-from fer_edge.atomic import atomic_dir, atomic_write_text, check_output_dir
-from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, Sequences, load_sequences
-from fer_edge.errors import UsageError
-from fer_edge.preprocess import SPEC
-from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
 
 Log = Callable[[str], None]
 

@@ -1,0 +1,242 @@
+"""`fer-edge export`: a trained run -> a verified deployment bundle of TFLite/ONNX models and a manifest."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.atomic import atomic_dir, check_output_dir
+from fer_edge.backends import open_model
+from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.errors import CalibrationError, DatasetError, UsageError
+from fer_edge.export.calibration import calibration_set
+from fer_edge.export.convert import ONNX_OPSET, check_onnx, quantize_onnx, to_onnx, to_tflite
+from fer_edge.export.run_folder import TrainedRun, load_run
+from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
+from fer_edge.hashing import sha256_file
+from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
+from fer_edge.preprocess import SPEC
+
+Log = Callable[[str], None]
+FORMATS = ("tflite", "onnx")
+PARTS = ("full", "encoder", "head")
+TWIN_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    run: str
+    out: str | None = None  # default: bundles/<run folder name>
+    int8: bool = False
+    formats: tuple[str, ...] = FORMATS
+    calib_size: int | None = None  # None: every training sequence
+    data: str = str(DEFAULT_DATA)
+    int8_io: bool = True  # False keeps float input/output tensors on int8 TFLite models
+    min_agreement: float = 0.97
+    force: bool = False
+
+    def validate(self) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise UsageError(f"--formats takes a comma list of {', '.join(FORMATS)}, got {','.join(self.formats)}")
+        if self.calib_size is not None and self.calib_size < 1:
+            raise UsageError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if not 0 <= self.min_agreement <= 1:
+            raise UsageError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
+
+    @property
+    def bundle_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("bundles") / Path(self.run).resolve().name
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in (
+        "tensorflow",
+        "tensorflow-cpu",
+        "keras",
+        "tf2onnx",
+        "onnx",
+        "onnxruntime",
+        "ai-edge-litert",
+        "numpy",
+    ):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np.ndarray:
+    """Encoder once per frame, head over the 3 feature vectors: what the runtime does per window."""
+    encoder, head = open_model(encoder_path), open_model(head_path)
+    steps = frames.shape[1]
+    features = encoder.run(frames.reshape(-1, *frames.shape[2:])).reshape(len(frames), steps, -1)
+    return head.run(features)
+
+
+def parity(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+    predicted = probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "agreement_with_keras": float(np.mean(predicted == reference.argmax(axis=1))),
+        "max_probability_difference": float(np.max(np.abs(probabilities - reference))),
+        "sequences": int(len(labels)),
+        "finite": bool(np.all(np.isfinite(probabilities))),
+    }
+
+
+def convert_part(fmt: str, model, calibration: np.ndarray | None, path: Path, int8_io: bool) -> None:
+    if fmt == "tflite":
+        path.write_bytes(to_tflite(model, calibration, int8_io))
+        return
+    float_path = path.with_name(path.stem.replace("_int8", "_float32") + ".onnx")
+    if calibration is None:
+        to_onnx(model, path)
+    else:
+        if not float_path.exists():
+            to_onnx(model, float_path)
+        quantize_onnx(float_path, path, calibration)
+    check_onnx(path)
+
+
+def describe(path: Path, fmt: str, part: str, precision: str, verification: dict) -> Artifact:
+    model = open_model(path)
+    return Artifact(
+        file=path.name,
+        format=fmt,
+        part=part,
+        precision=precision,
+        sha256=sha256_file(path),
+        bytes=path.stat().st_size,
+        inputs=[model.input.to_dict()],
+        outputs=[model.output.to_dict()],
+        verification=verification,
+    )
+
+
+def load_matching_data(run: TrainedRun, data_path: str) -> Sequences:
+    data = load_sequences(Path(data_path), run.classes)
+    known = set(data.ids)
+    missing = [sid for sid in run.split.train + run.split.test if sid not in known]
+    if missing:
+        raise DatasetError(
+            f"{len(missing)} sequences of {run.directory}/split.json (first: {missing[0]}) are not in {data_path}; "
+            "point --data at the dataset the run was trained on"
+        )
+    return data
+
+
+def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
+    """Convert, write atomically, reload every artifact in its runtime, verify parity on held-out data."""
+    config.validate()
+    check_output_dir(config.bundle_dir, config.force)
+    run = load_run(Path(config.run))
+    data = load_matching_data(run, config.data)
+    test = data.select(run.split.test)
+    calib = calibration_set(data, run.split, config.calib_size)
+    log(
+        f"exporting {run.directory} ({len(run.classes)} classes, width {run.width:g}); "
+        f"calibration: {len(calib)} training sequences; verification: {len(test)} held-out sequences"
+    )
+
+    twin = unrolled_twin(run.model, run.width)
+    twin_gap = max_difference(run.model, twin, test.frames)
+    if twin_gap > TWIN_TOLERANCE:
+        raise CalibrationError(f"the unrolled twin differs from the trained model by {twin_gap:.2g}; cannot export")
+    encoder, head = streaming_parts(twin)
+    reference = run.model.predict(test.frames, verbose=0)
+    calib_features = np.stack([encoder.predict(calib.frames[:, t], verbose=0) for t in range(calib.frames.shape[1])], 1)
+    inputs = {
+        "full": (twin, calib.frames),
+        "encoder": (encoder, calib.frames.reshape(-1, *calib.frames.shape[2:])),
+        "head": (head, calib_features),
+    }
+    precisions = ("float32", "int8") if config.int8 else ("float32",)
+
+    with atomic_dir(config.bundle_dir, config.force) as tmp:
+        paths: dict[tuple[str, str, str], Path] = {}
+        for fmt in config.formats:
+            for precision in precisions:
+                for part in PARTS:
+                    model, calibration = inputs[part]
+                    path = tmp / f"{part}_{precision}.{fmt}"
+                    started = time.perf_counter()
+                    convert_part(fmt, model, calibration if precision == "int8" else None, path, config.int8_io)
+                    paths[(fmt, part, precision)] = path
+                    log(
+                        f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s"
+                    )
+
+        artifacts, failures = [], []
+        for (fmt, part, precision), path in paths.items():
+            verification: dict = {}
+            if part == "full":
+                verification = parity(open_model(path).run(test.frames), reference, test.labels)
+            elif part == "head":
+                streamed = run_streaming(paths[(fmt, "encoder", precision)], path, test.frames)
+                verification = {"streaming": parity(streamed, reference, test.labels)}
+            check = verification.get("streaming", verification)
+            if precision == "int8" and check and check["agreement_with_keras"] < config.min_agreement:
+                failures.append(f"{path.name} agrees with Keras on {check['agreement_with_keras']:.1%}")
+            if check and not check["finite"]:
+                failures.append(f"{path.name} gives NaN or Inf")
+            artifacts.append(describe(path, fmt, part, precision, verification))
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            classes=list(run.classes),
+            sequence_length=int(test.frames.shape[1]),
+            frame_shape=list(test.frames.shape[2:]),
+            preprocess=SPEC.to_dict(),
+            artifacts=artifacts,
+            source_model={
+                "file": "model.keras",
+                "sha256": run.model_sha256,
+                "run": str(run.directory.resolve()),
+                "width": run.width,
+                "twin_max_difference": twin_gap,
+            },
+            split={
+                "protocol": run.split.protocol,
+                "seed": run.split.seed,
+                "heldout": len(test),
+                "fold": run.split.fold,
+            },
+            calibration={"source": "training part of split.json", "count": len(calib), "ids": list(calib.ids)},
+            heldout_metrics={"keras_accuracy": float(np.mean(reference.argmax(1) == test.labels))},
+            versions={**library_versions(), "onnx_opset": str(ONNX_OPSET)},
+            notes={"int8_io": config.int8_io},
+        )
+        write_manifest(manifest, tmp)
+        print_table(manifest, log)
+        if failures:
+            raise CalibrationError(
+                "int8 verification failed: "
+                + "; ".join(failures)
+                + f" (--min-agreement {config.min_agreement}); no bundle was written"
+            )
+    log(f"bundle written to {config.bundle_dir}")
+    return manifest
+
+
+def print_table(manifest: Manifest, log: Log) -> None:
+    log(f"{'artifact':<22} {'MB':>6} {'held-out acc':>12} {'agreement':>9} {'max |dp|':>8}")
+    log(f"{'model.keras (source)':<22} {'':>6} {manifest.heldout_metrics['keras_accuracy']:>12.1%} {'':>9} {'':>8}")
+    for a in manifest.artifacts:
+        check = a.verification.get("streaming", a.verification)
+        name = a.file if a.part != "head" else f"{a.file} (+encoder)"
+        if check:
+            log(
+                f"{name:<22} {a.bytes / 1e6:>6.2f} {check['accuracy']:>12.1%} {check['agreement_with_keras']:>9.1%} "
+                f"{check['max_probability_difference']:>8.3f}"
+            )
+        else:
+            log(f"{name:<22} {a.bytes / 1e6:>6.2f} {'(with head)':>12}")
+

@@ -1,0 +1,88 @@
+"""Keras -> TFLite (float32, full int8) and Keras -> ONNX (float32, static QDQ int8) conversions.
+
+Each converter takes a Keras model whose LSTMs, if any, are unrolled, and returns the file's bytes or
+writes the file; nothing here decides which model gets converted.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+ONNX_OPSET = 17
+
+
+def to_tflite(model: keras.Model, calibration: np.ndarray | None = None, int8_io: bool = True) -> bytes:
+    """Float32 when calibration is None; else full integer (int8 weights and activations, builtin int8 ops).
+
+    calibration: (N, *model input without batch) float32, fed one item at a time.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calibration is not None:
+
+        def representative() -> Iterator[list[np.ndarray]]:
+            for item in calibration:
+                yield [item[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def to_onnx(model: keras.Model, path: Path) -> None:
+    """Float ONNX through tf2onnx, batch axis left dynamic."""
+    import tf2onnx
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=model.inputs[0].name.split(":")[0])
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        return model(x, training=False)
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=[spec], opset=ONNX_OPSET)
+    Path(path).write_bytes(proto.SerializeToString())
+
+
+def quantize_onnx(float_path: Path, path: Path, calibration: np.ndarray) -> None:
+    """Static QDQ quantization: signed int8 activations and per-channel int8 weights, from calibration data."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    input_name = onnx.load(str(float_path)).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration)
+
+        def get_next(self):
+            item = next(self.items, None)
+            return None if item is None else {input_name: item[None].astype(np.float32)}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
+
+
+def check_onnx(path: Path) -> None:
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)

@@ -1,0 +1,81 @@
+"""The bundle's manifest.json: everything the runtime needs to know about a model, and proof of what it is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fer_edge.atomic import atomic_write_text
+from fer_edge.errors import ModelLoadError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One model file: which part of the model it is, in which format and precision."""
+
+    file: str
+    format: str  # "tflite" | "onnx"
+    part: str  # "full": 3 frames -> probabilities; "encoder": 1 frame -> features; "head": 3 features -> probabilities
+    precision: str  # "float32" | "int8"
+    sha256: str
+    bytes: int
+    inputs: list[dict]
+    outputs: list[dict]
+    verification: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    classes: list[str]
+    sequence_length: int
+    frame_shape: list[int]  # [48, 48, 1]
+    preprocess: dict
+    artifacts: list[Artifact]
+    source_model: dict  # file name and sha256 of the model.keras it came from
+    split: dict  # protocol, seed, held-out count
+    calibration: dict  # ids and count, all from the training part of the split
+    heldout_metrics: dict
+    versions: dict
+    notes: dict = field(default_factory=dict)
+
+    def artifact(self, format: str, part: str, precision: str) -> Artifact | None:
+        for artifact in self.artifacts:
+            if (artifact.format, artifact.part, artifact.precision) == (format, part, precision):
+                return artifact
+        return None
+
+
+def write_manifest(manifest: Manifest, directory: Path) -> None:
+    atomic_write_text(Path(directory) / MANIFEST_NAME, json.dumps(asdict(manifest), indent=2) + "\n")
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = Path(directory) / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path} not found: is {directory} a fer-edge bundle (made by fer-edge export)?") from None
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{path} is not valid JSON ({error}); export the bundle again") from None
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path} holds {type(raw).__name__}, expected a JSON object")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path} has format_version {version!r}; this fer-edge reads version {FORMAT_VERSION}"
+        )
+    for name in Manifest.__dataclass_fields__:
+        if name not in raw and name != "notes":
+            raise ModelLoadError(f"{path} lacks the field {name!r}; export the bundle again")
+    artifacts = []
+    for i, entry in enumerate(raw["artifacts"]):
+        missing = [n for n in Artifact.__dataclass_fields__ if n not in entry and n != "verification"]
+        if missing:
+            raise ModelLoadError(f"{path}: artifacts[{i}] lacks the field {missing[0]!r}")
+        artifacts.append(Artifact(**entry))
+    return Manifest(**{**raw, "artifacts": artifacts})

@@ -1,0 +1,127 @@
+"""Export of a tiny trained run: every artifact is written, recorded, loadable and consistent."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tf2onnx", reason="the train extra (TensorFlow, tf2onnx) is not installed")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from fer_edge.backends import open_model  # noqa: E402
+from fer_edge.cli import app  # noqa: E402
+from fer_edge.dataset import load_sequences  # noqa: E402
+from fer_edge.hashing import sha256_file  # noqa: E402
+from fer_edge.manifest import read_manifest  # noqa: E402
+from fer_edge.split import read_split  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_run, tmp_path_factory):
+    data, run = tiny_run
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    result = CliRunner().invoke(
+        app, ["export", str(run), "--int8", "--data", str(data), "--out", str(out), "--min-agreement", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    return data, run, out, result.output
+
+
+def test_every_artifact_exists_matches_its_hash_and_loads(bundle):
+    _, _, out, output = bundle
+    manifest = read_manifest(out)
+    kinds = {(a.format, a.part, a.precision) for a in manifest.artifacts}
+    assert kinds == {
+        (f, p, q) for f in ("tflite", "onnx") for p in ("full", "encoder", "head") for q in ("float32", "int8")
+    }
+    for artifact in manifest.artifacts:
+        path = out / artifact.file
+        assert sha256_file(path) == artifact.sha256 and path.stat().st_size == artifact.bytes
+        assert open_model(path).input.to_dict() == artifact.inputs[0]
+    assert sorted(p.name for p in out.iterdir()) == sorted([a.file for a in manifest.artifacts] + ["manifest.json"])
+    assert "held-out acc" in output and "bundle written to" in output
+
+
+def test_manifest_records_preprocessing_calibration_and_source(bundle):
+    _, run, out, _ = bundle
+    manifest = read_manifest(out)
+    split = read_split(run / "split.json")
+    assert manifest.classes == ["happy", "surprise", "anger", "sadness", "fear"]
+    assert manifest.preprocess["size"] == 48 and manifest.preprocess["value_range"] == [0.0, 1.0]
+    assert manifest.calibration["count"] == len(split.train)
+    assert set(manifest.calibration["ids"]) <= set(split.train)
+    assert not set(manifest.calibration["ids"]) & set(split.test)
+    assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
+    assert manifest.source_model["twin_max_difference"] < 1e-5
+    assert manifest.versions["onnx_opset"] == "17"
+
+
+def test_int8_tflite_io_is_int8_with_the_models_own_quantization(bundle):
+    _, _, out, _ = bundle
+    artifact = read_manifest(out).artifact("tflite", "full", "int8")
+    model = open_model(out / artifact.file)
+    assert model.input.dtype == "int8" and model.output.dtype == "int8"
+    assert 0 < model.input.scale < 0.01 and -128 <= model.input.zero_point <= 127  # set by calibration data
+    top = (127 - model.input.zero_point) * model.input.scale
+    frames = np.linspace(0, top, 3 * 48 * 48, dtype=np.float32).reshape(1, 3, 48, 48, 1)
+    restored = model.input.dequantize(model.input.quantize(frames))
+    np.testing.assert_allclose(restored, frames, atol=model.input.scale / 2 + 1e-7)
+    assert model.input.quantize(np.array([5.0])).item() == 127  # out of range saturates, never wraps
+
+
+def test_streaming_float_matches_the_whole_model(bundle):
+    data_path, run, out, _ = bundle
+    manifest = read_manifest(out)
+    test = load_sequences(data_path).select(read_split(run / "split.json").test)
+    for fmt in ("tflite", "onnx"):
+        whole = open_model(out / manifest.artifact(fmt, "full", "float32").file).run(test.frames)
+        encoder = open_model(out / manifest.artifact(fmt, "encoder", "float32").file)
+        head = open_model(out / manifest.artifact(fmt, "head", "float32").file)
+        features = np.stack([encoder.run(test.frames[:, t]) for t in range(3)], axis=1)
+        np.testing.assert_allclose(head.run(features), whole, atol=1e-5)
+        streaming = manifest.artifact(fmt, "head", "float32").verification["streaming"]
+        full = manifest.artifact(fmt, "full", "float32").verification
+        assert streaming["agreement_with_keras"] == full["agreement_with_keras"] == 1.0
+
+
+def test_existing_bundle_is_refused_and_bad_runs_are_named(bundle, tmp_path):
+    data, run, out, _ = bundle
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(run), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 2 and "--force" in result.output
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "model.keras").write_bytes(b"not a keras archive")
+    result = runner.invoke(app, ["export", str(broken), "--data", str(data), "--out", str(tmp_path / "b1")])
+    assert result.exit_code == 1 and "cannot load" in result.output and "Traceback" not in result.output
+    (broken / "model.keras").unlink()
+    result = runner.invoke(app, ["export", str(broken), "--data", str(data), "--out", str(tmp_path / "b2")])
+    assert result.exit_code == 1 and "lacks model.keras" in result.output
+    assert not (tmp_path / "b1").exists() and not (tmp_path / "b2").exists()
+
+
+def test_a_dataset_without_the_runs_sequences_is_refused(bundle, tmp_path):
+    from conftest import write_synthetic_ck48
+
+    _, run, _, _ = bundle
+    other = write_synthetic_ck48(tmp_path / "other", subjects=3)
+    result = CliRunner().invoke(app, ["export", str(run), "--data", str(other), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1 and "are not in" in result.output
+
+
+def test_manifest_errors_name_the_problem(tmp_path):
+    from fer_edge.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not found"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(ModelLoadError, match="format_version 99"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "classes": []}))
+    with pytest.raises(ModelLoadError, match="lacks the field 'sequence_length'"):
+        read_manifest(tmp_path)
