@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from contextvars import ContextVar
 from enum import Enum
@@ -203,7 +204,13 @@ def data_stats(
     typer.echo(f"sample grid written to {out}")
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # Unwind like Ctrl-C so that temporary folders and files are removed on `kill` too.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app(prog_name="fer-edge")
 
 

@@ -52,9 +52,7 @@ class Sequences:
                 "was the run trained on another copy of the data or with other classes?"
             )
         rows = np.array([index[sid] for sid in ids], dtype=np.int64)
-        return Sequences(
-            self.frames[rows], self.labels[rows], self.subjects[rows], self.ids[rows], self.classes
-        )
+        return Sequences(self.frames[rows], self.labels[rows], self.subjects[rows], self.ids[rows], self.classes)
 
 
 @dataclass(frozen=True)
@@ -131,8 +129,7 @@ def scan(root: Path, classes: tuple[str, ...]) -> list[SequenceFiles]:
         listed = ", ".join(f"{s.id} ({len(s.paths)})" for s in short[:10])
         more = f" and {len(short) - 10} more" if len(short) > 10 else ""
         raise DatasetError(
-            f"{len(short)} sequences have fewer than {SEQUENCE_LENGTH} frames: {listed}{more}; "
-            "complete or remove them"
+            f"{len(short)} sequences have fewer than {SEQUENCE_LENGTH} frames: {listed}{more}; complete or remove them"
         )
     return sequences
 
@@ -155,9 +152,7 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def load_sequences(
-    root: Path, classes: tuple[str, ...] = DEFAULT_CLASSES, size: int = SPEC.size
-) -> Sequences:
+def load_sequences(root: Path, classes: tuple[str, ...] = DEFAULT_CLASSES, size: int = SPEC.size) -> Sequences:
     """Read every sequence of `classes` under root, keeping the last 3 (peak) frames of each."""
     files = scan(root, classes)
     frames = np.empty((len(files), SEQUENCE_LENGTH, size, size, 1), dtype=np.float32)

@@ -66,9 +66,7 @@ def read_manifest(directory: Path) -> Manifest:
         raise ModelLoadError(f"{path} holds {type(raw).__name__}, expected a JSON object")
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path} has format_version {version!r}; this fer-edge reads version {FORMAT_VERSION}"
-        )
+        raise ModelLoadError(f"{path} has format_version {version!r}; this fer-edge reads version {FORMAT_VERSION}")
     for name in Manifest.__dataclass_fields__:
         if name not in raw and name != "notes":
             raise ModelLoadError(f"{path} lacks the field {name!r}; export the bundle again")

@@ -37,9 +37,7 @@ def preprocess_frame(image: np.ndarray, size: int = SPEC.size) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise InputSpecError(
-            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {image.shape}"
-        )
+        raise InputSpecError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputSpecError(f"expected a non-empty image, got shape {image.shape}")
 

@@ -34,9 +34,7 @@ def seed_split(data: Sequences, test_size: float = 0.3, seed: int = 42) -> Split
     """The seed protocol: a stratified random split of sequences (subjects may appear on both sides)."""
     from sklearn.model_selection import train_test_split
 
-    train_ids, test_ids = train_test_split(
-        list(data.ids), test_size=test_size, stratify=data.labels, random_state=seed
-    )
+    train_ids, test_ids = train_test_split(list(data.ids), test_size=test_size, stratify=data.labels, random_state=seed)
     return Split(SEED_PROTOCOL, seed, tuple(sorted(train_ids)), tuple(sorted(test_ids)))
 
 
@@ -71,9 +69,7 @@ def carve_validation(split: Split, data: Sequences, fraction: float) -> Split:
     if fraction <= 0:
         return split
     train = data.select(split.train)
-    splitter = StratifiedGroupKFold(
-        n_splits=max(2, round(1 / fraction)), shuffle=True, random_state=split.seed
-    )
+    splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / fraction)), shuffle=True, random_state=split.seed)
     keep_rows, val_rows = next(splitter.split(train.ids, train.labels, train.subjects))
     return Split(
         split.protocol,

@@ -96,3 +96,24 @@ def test_a_failure_during_training_leaves_no_run_folder(synthetic_ck48, tmp_path
     assert result.exit_code == 130
     assert "interrupted" in result.output
     assert os.listdir(tmp_path) == ["CK+48"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_removes_the_temporary_run_folder(synthetic_ck48, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "fer_edge.cli", "train", "--data", str(synthetic_ck48), "--out", str(out), *TINY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".run.*")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until training has begun writing
+    assert list(tmp_path.glob(".run.*")), "training never started"
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CK+48"]
