@@ -71,6 +71,7 @@ def reproduce() -> None:
     setup()
     for out, args in RESULT_RUNS:
         fer_edge("train", "--data", DATA, "--out", out, "--force", *args)
+    run(str(BIN / "python"), "benchmarks/results_table.py", *(out for out, _ in RESULT_RUNS))
 
 
 if __name__ == "__main__":
