@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the README's results table from training run folders (metrics.json, or summary.json for --cv runs).
 
-    python benchmarks/results_table.py runs/seed-w1 runs/edge-w1 runs/edge-w0.25-cv5 runs/seed-w0.25-cv5
+python benchmarks/results_table.py runs/seed-w1 runs/edge-w1 runs/edge-w0.25-cv5 runs/seed-w0.25-cv5
 """
 
 from __future__ import annotations
