@@ -61,3 +61,19 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     run = root / "run"
     train(TrainConfig(data=str(data), out=str(run), width=0.0625, epochs=2, batch_size=8), log=lambda line: None)
     return data, run
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory) -> tuple[Path, Path, Path, str]:
+    """(dataset, run, bundle, CLI output): `fer-edge export --int8` of the tiny run, made once."""
+    pytest.importorskip("tf2onnx", reason="the train extra (TensorFlow, tf2onnx) is not installed")
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import app
+
+    data, run = tiny_run
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    args = ["export", str(run), "--int8", "--data", str(data), "--out", str(out), "--min-agreement", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return data, run, out, result.output

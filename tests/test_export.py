@@ -18,15 +18,9 @@ from fer_edge.manifest import read_manifest  # noqa: E402
 from fer_edge.split import read_split  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def bundle(tiny_run, tmp_path_factory):
-    data, run = tiny_run
-    out = tmp_path_factory.mktemp("export") / "bundle"
-    result = CliRunner().invoke(
-        app, ["export", str(run), "--int8", "--data", str(data), "--out", str(out), "--min-agreement", "0"]
-    )
-    assert result.exit_code == 0, result.output
-    return data, run, out, result.output
+@pytest.fixture
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 def test_every_artifact_exists_matches_its_hash_and_loads(bundle):
