@@ -119,3 +119,51 @@ def test_manifest_errors_name_the_problem(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "classes": []}))
     with pytest.raises(ModelLoadError, match="lacks the field 'sequence_length'"):
         read_manifest(tmp_path)
+
+
+def test_float_io_keeps_float_tensors_on_an_int8_model():
+    from fer_edge.export.convert import to_tflite
+    from fer_edge.train.model import build_encoder
+
+    encoder = build_encoder(width=0.0625)
+    calibration = np.random.default_rng(0).random((8, 48, 48, 1), dtype=np.float32)
+    for int8_io, dtype in ((True, np.int8), (False, np.float32)):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=to_tflite(encoder, calibration, int8_io=int8_io))
+        assert interpreter.get_input_details()[0]["dtype"] == dtype
+        assert interpreter.get_output_details()[0]["dtype"] == dtype
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert "CONV_2D" in ops and not ops & {"FLEX", "CUSTOM"}
+
+
+def test_a_model_with_a_lambda_layer_is_refused_in_safe_mode(tiny_run, tmp_path):
+    import keras
+
+    from fer_edge.errors import ModelLoadError
+    from fer_edge.export.run_folder import load_run
+
+    _, run = tiny_run
+    shutil.copytree(run, tmp_path / "run")
+    inputs = keras.Input((3, 48, 48, 1))
+    outputs = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2, 3)))(inputs)
+    keras.Model(inputs, keras.layers.Dense(5)(outputs)).save(tmp_path / "run" / "model.keras")
+    with pytest.raises(ModelLoadError, match="safe mode: Requested the deserialization of a `Lambda` layer"):
+        load_run(tmp_path / "run")
+
+
+def test_calibration_uses_training_data_and_refuses_useless_sets(synthetic_ck48):
+    from fer_edge.errors import CalibrationError
+    from fer_edge.export.calibration import calibration_set
+    from fer_edge.split import seed_split
+
+    data = load_sequences(synthetic_ck48)
+    split = seed_split(data)
+    subset = calibration_set(data, split, size=10)
+    assert len(subset) == 10 and set(subset.ids) <= set(split.train)
+    assert len(set(subset.labels)) == 5  # stratified
+    with pytest.raises(CalibrationError, match="smaller than the number of classes"):
+        calibration_set(data, split, size=3)
+    flat = type(data)(np.full_like(data.frames, 0.5), data.labels, data.subjects, data.ids, data.classes)
+    with pytest.raises(CalibrationError, match="constant frames"):
+        calibration_set(flat, split)
