@@ -174,6 +174,73 @@ def export(
     export_bundle(config, log=lambda line: typer.echo(line))
 
 
+@app.command("run")
+@friendly_errors
+def run_command(
+    bundle: Annotated[Path, typer.Option(help="Bundle folder written by fer-edge export.")],
+    source: Annotated[
+        str, typer.Option(help="picamera, a camera index (0), a video, an image, a folder or a glob.")
+    ] = "0",
+    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
+    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
+    streaming: Annotated[bool, typer.Option(help="Encoder once per new frame + head (else the whole window).")] = True,
+    threads: Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")] = None,
+    detect: Annotated[
+        bool, typer.Option(help="Find the largest face; --no-detect: frames are already face crops.")
+    ] = True,
+    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, reuse the box between.")] = 1,
+    margin: Annotated[float, typer.Option(help="Grow the face box by this share per side.")] = 0.0,
+    lost_after: Annotated[int, typer.Option(help="Frames without a face before the window resets.")] = 5,
+    smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
+    min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
+    jsonl: Annotated[Path | None, typer.Option(help="Write predictions here instead of stdout.")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after this many predictions.")] = None,
+) -> None:
+    """Recognise emotions over a rolling 3-frame window of faces; one JSON line per prediction."""
+    import json
+
+    from fer_edge.run import RunConfig, RunStats, predictions
+
+    config = RunConfig(
+        source=source,
+        bundle=str(bundle),
+        format=format,
+        precision=precision,
+        streaming=streaming,
+        threads=threads,
+        detect=detect,
+        detect_every=detect_every,
+        margin=margin,
+        lost_after=lost_after,
+        smoothing=smoothing,
+        min_confidence=min_confidence,
+    )
+    stats = RunStats()
+    sink = open(jsonl, "w", encoding="utf-8") if jsonl else sys.stdout
+    try:
+        for count, prediction in enumerate(predictions(config, stats), 1):
+            sink.write(json.dumps(prediction.to_dict()) + "\n")
+            if max_frames and count >= max_frames:
+                break
+    finally:
+        if jsonl:
+            sink.close()
+        _print_summary(stats.summary())
+
+
+def _print_summary(summary: dict) -> None:
+    stages = ", ".join(f"{k} {v['p50']:.2f}/{v['p90']:.2f}" for k, v in summary["latency_ms"].items())
+    typer.echo(
+        f"frames {summary['frames_read']} read, {summary['frames_dropped']} dropped, "
+        f"{len(summary['images_skipped'])} unreadable skipped; faces {summary['faces_found']}; "
+        f"predictions {summary['predictions']}; {summary['frames_per_second']:.1f} frames/s; "
+        f"p50/p90 ms: {stages or 'n/a'}",
+        err=True,
+    )
+    for path in summary["images_skipped"][:10]:
+        typer.echo(f"skipped unreadable image: {path}", err=True)
+
+
 @data_app.command("stats")
 @friendly_errors
 def data_stats(

@@ -1,0 +1,170 @@
+"""The runtime loop: frames -> face -> 3-frame window -> emotion, with per-stage timings. No TensorFlow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from fer_edge.buffer import FaceWindow
+from fer_edge.detect import Box, FaceDetector, crop
+from fer_edge.errors import UsageError
+from fer_edge.model import EmotionModel
+from fer_edge.preprocess import preprocess_frame
+from fer_edge.sources import SourceStats, open_source
+
+STAGES = ("detect", "preprocess", "inference")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    source: str
+    bundle: str
+    format: str = "tflite"
+    precision: str = "int8"
+    streaming: bool = True
+    threads: int | None = None
+    detect: bool = True
+    detect_every: int = 1  # run the detector every N frames, reuse the box in between
+    detect_width: int = 320
+    margin: float = 0.0  # grow the face box by this share per side (CK+48 crops are tight)
+    lost_after: int = 5  # frames without a face before the window resets
+    smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
+    min_confidence: float = 0.0  # below this the label is "uncertain"
+    max_failures: int = 10  # failed camera reads in a row before giving up
+
+    def validate(self) -> None:
+        if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1:
+            raise UsageError("--detect-every and --max-failures must be at least 1, --lost-after at least 0")
+        if not 0 <= self.smoothing < 1 or not 0 <= self.min_confidence <= 1:
+            raise UsageError("--smoothing must be in [0, 1) and --min-confidence in [0, 1]")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    frame: int
+    timestamp: float
+    box: Box | None
+    label: str  # a class name, "uncertain" below --min-confidence, or "invalid" for NaN/Inf outputs
+    confidence: float
+    probabilities: dict[str, float]
+    latency_ms: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunStats:
+    source: SourceStats = field(default_factory=SourceStats)
+    faces: int = 0
+    predictions: int = 0
+    resets: int = 0
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    started: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> dict:
+        elapsed = time.perf_counter() - self.started
+        return {
+            "frames_read": self.source.read,
+            "frames_dropped": self.source.dropped,
+            "images_skipped": self.source.skipped,
+            "faces_found": self.faces,
+            "predictions": self.predictions,
+            "window_resets": self.resets,
+            "seconds": elapsed,
+            "frames_per_second": self.source.read / elapsed if elapsed > 0 else 0.0,
+            "latency_ms": {
+                stage: {"p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90)), "count": len(v)}
+                for stage, v in self.stage_ms.items()
+                if v
+            },
+        }
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+
+
+def _jumped(old: Box, new: Box) -> bool:
+    """A new box whose centre moved by more than half the old box's width: another person, not the same face."""
+    ox, oy = old[0] + old[2] / 2, old[1] + old[3] / 2
+    nx, ny = new[0] + new[2] / 2, new[1] + new[3] / 2
+    return max(abs(nx - ox), abs(ny - oy)) > old[2] / 2
+
+
+def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Prediction]:
+    """Iterate predictions from config.source; stats (if given) is filled as frames go by."""
+    config.validate()
+    stats = stats or RunStats()
+    model = EmotionModel(config.bundle, config.format, config.precision, config.streaming, config.threads)
+    detector = FaceDetector(config.detect_width) if config.detect else None
+    window = FaceWindow(model)
+    box: Box | None = None
+    missing, shape, smoothed = 0, None, None
+
+    def reset() -> None:
+        nonlocal smoothed
+        if window.items:
+            stats.resets += 1
+        window.reset()
+        smoothed = None
+
+    for frame in open_source(config.source, stats.source, config.max_failures):
+        if frame.image.shape != shape:  # another resolution: not the same stream of one face any more
+            reset()
+            shape = frame.image.shape
+        t0 = time.perf_counter_ns()
+        gray = _gray(frame.image)
+        if detector is not None and (box is None or frame.index % config.detect_every == 0):
+            found = detector.largest_face(gray)
+            if found is None:
+                missing += 1
+                if missing > config.lost_after:
+                    reset()
+                    box = None
+                continue
+            if box is not None and _jumped(box, found):
+                reset()
+            box, missing = found, 0
+        t1 = time.perf_counter_ns()
+        face = preprocess_frame(crop(gray, box, config.margin) if box is not None else gray)
+        stats.faces += 1
+        t2 = time.perf_counter_ns()
+        probabilities = window.push(face)
+        t3 = time.perf_counter_ns()
+        latency = {"detect": (t1 - t0) / 1e6, "preprocess": (t2 - t1) / 1e6, "inference": (t3 - t2) / 1e6}
+        for stage, value in latency.items():
+            stats.stage_ms[stage].append(value)
+        if probabilities is None:
+            continue
+        if not np.all(np.isfinite(probabilities)):
+            label, confidence = "invalid", 0.0
+        else:
+            if config.smoothing:
+                smoothed = (
+                    probabilities
+                    if smoothed is None
+                    else config.smoothing * smoothed + (1 - config.smoothing) * probabilities
+                )
+                probabilities = smoothed
+            best = int(np.argmax(probabilities))
+            confidence = float(probabilities[best])
+            label = model.classes[best] if confidence >= config.min_confidence else "uncertain"
+        stats.predictions += 1
+        yield Prediction(
+            frame=frame.index,
+            timestamp=round(frame.timestamp, 4),
+            box=box,
+            label=label,
+            confidence=confidence,
+            probabilities={c: float(p) for c, p in zip(model.classes, probabilities, strict=True)},
+            latency_ms={k: round(v, 3) for k, v in latency.items()},
+        )

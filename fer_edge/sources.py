@@ -1,0 +1,130 @@
+"""Frames in: a Raspberry Pi camera, an OpenCV camera index, a video file, an image, or a folder/glob of images.
+
+Every source is a generator of `Frame`s that releases its device in `finally`, so a run that stops early
+(end of input, an error, Ctrl-C) never leaves a camera open.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_edge.errors import CameraError, DatasetError, InputSpecError, MissingExtraError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpg", ".mjpeg"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # (H, W) grayscale or (H, W, 3) BGR, uint8
+    index: int
+    timestamp: float  # seconds: position in a video, or time since the source opened
+    name: str = ""
+
+
+@dataclass
+class SourceStats:
+    read: int = 0
+    dropped: int = 0
+    skipped: list[str] = field(default_factory=list)  # unreadable images of a folder source
+
+
+def open_source(spec: str, stats: SourceStats, max_failures: int = 10) -> Iterator[Frame]:
+    """spec: 'picamera', a camera index ('0'), a video file, an image file, a folder, or a glob pattern."""
+    if spec == "picamera":
+        return picamera_frames(stats)
+    if spec.isdigit():
+        return capture_frames(int(spec), stats, max_failures, camera=True)
+    path = Path(spec)
+    if path.is_dir():
+        return image_frames(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), stats)
+    if any(ch in spec for ch in "*?["):
+        return image_frames(
+            [Path(p) for p in sorted(glob.glob(spec)) if Path(p).suffix.lower() in IMAGE_SUFFIXES], stats
+        )
+    if not path.exists():
+        raise InputSpecError(
+            f"source {spec} does not exist; give a camera index, 'picamera', a video, an image or a folder"
+        )
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return image_frames([path], stats, strict=True)
+    return capture_frames(str(path), stats, max_failures, camera=False)
+
+
+def image_frames(paths: list[Path], stats: SourceStats, strict: bool = False) -> Iterator[Frame]:
+    if not paths:
+        raise InputSpecError("the image source matched no image files (.png, .jpg, ...)")
+    started = time.monotonic()
+    for index, path in enumerate(paths):
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if path.stat().st_size else None
+        if image is None:
+            if strict:
+                raise DatasetError(f"image {path} is empty, corrupt or not an image")
+            stats.skipped.append(str(path))
+            continue
+        stats.read += 1
+        yield Frame(image, index, time.monotonic() - started, path.name)
+
+
+def capture_frames(target: int | str, stats: SourceStats, max_failures: int, camera: bool) -> Iterator[Frame]:
+    capture = cv2.VideoCapture(target)
+    what = f"camera {target}" if camera else f"video {target}"
+    try:
+        if not capture.isOpened():
+            hint = "check that it is connected and not in use" if camera else "is it a video file OpenCV can decode?"
+            raise CameraError(f"cannot open {what}; {hint}")
+        started, index, failures = time.monotonic(), 0, 0
+        while True:
+            ok, image = capture.read()
+            if not ok or image is None:
+                if not camera:
+                    if stats.read == 0:
+                        raise CameraError(f"{what} has no readable frames; is it corrupt?")
+                    return  # end of the video
+                failures += 1
+                stats.dropped += 1
+                if failures >= max_failures:
+                    raise CameraError(f"{what} stopped delivering frames ({failures} failed reads in a row)")
+                continue
+            failures = 0
+            stats.read += 1
+            position = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if not camera else time.monotonic() - started
+            yield Frame(image, index, position)
+            index += 1
+    finally:
+        capture.release()
+
+
+def picamera_frames(stats: SourceStats, size: tuple[int, int] = (640, 480)) -> Iterator[Frame]:
+    """The Pi camera's YUV420 stream: its Y plane is the grayscale image, cropped of the stride padding."""
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        raise MissingExtraError(
+            "picamera2 is not installed; on Raspberry Pi OS: sudo apt install python3-picamera2, and create the "
+            "venv with --system-site-packages"
+        ) from None
+    try:
+        camera = Picamera2()
+        camera.configure(camera.create_video_configuration(main={"size": size, "format": "YUV420"}))
+        camera.start()
+    except Exception as error:  # picamera2 raises plain exceptions (RuntimeError, IndexError) for no camera
+        raise CameraError(f"cannot open the Raspberry Pi camera: {error}") from None
+    try:
+        started, index = time.monotonic(), 0
+        width, height = size
+        while True:
+            buffer = camera.capture_array("main")
+            stats.read += 1
+            yield Frame(np.ascontiguousarray(buffer[:height, :width]), index, time.monotonic() - started)
+            index += 1
+    finally:
+        camera.stop()
+        camera.close()
