@@ -290,7 +290,8 @@ def fit_one(
     )
     log(
         f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
-        f"macro F1 {metrics['macro_f1']:.3f}, {seconds / 60:.1f} min"
+        f"macro F1 {metrics['macro_f1']:.3f}, {seconds / 60:.1f} min; recall "
+        + ", ".join(f"{name} {recall:.0%}" for name, recall in metrics["recall"].items())
     )
     return RunResult(directory, accuracy, metrics["macro_f1"], seconds, test.labels, probabilities, test.ids)
 
