@@ -227,16 +227,16 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
 
 
 def print_table(manifest: Manifest, log: Log) -> None:
-    log(f"{'artifact':<22} {'MB':>6} {'held-out acc':>12} {'agreement':>9} {'max |dp|':>8}")
-    log(f"{'model.keras (source)':<22} {'':>6} {manifest.heldout_metrics['keras_accuracy']:>12.1%} {'':>9} {'':>8}")
+    log(f"{'artifact':<30} {'MB':>6} {'held-out acc':>12} {'agreement':>9} {'max |dp|':>8}")
+    log(f"{'model.keras (source)':<30} {'':>6} {manifest.heldout_metrics['keras_accuracy']:>12.1%}")
     for a in manifest.artifacts:
         check = a.verification.get("streaming", a.verification)
         name = a.file if a.part != "head" else f"{a.file} (+encoder)"
         if check:
             log(
-                f"{name:<22} {a.bytes / 1e6:>6.2f} {check['accuracy']:>12.1%} {check['agreement_with_keras']:>9.1%} "
+                f"{name:<30} {a.bytes / 1e6:>6.2f} {check['accuracy']:>12.1%} {check['agreement_with_keras']:>9.1%} "
                 f"{check['max_probability_difference']:>8.3f}"
             )
         else:
-            log(f"{name:<22} {a.bytes / 1e6:>6.2f} {'(with head)':>12}")
+            log(f"{name:<30} {a.bytes / 1e6:>6.2f} {'(see head)':>12}")
 
