@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
-    python3 tasks.py main       set up .venv, show the data, train the edge recipe on CK+48
+    python3 tasks.py main       set up .venv, show the data, train on CK+48, export int8 TFLite/ONNX
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
 
@@ -21,6 +21,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 DATA = os.environ.get("DATA", str(ROOT / ".." / "shared" / "data" / "CK+48"))
 STAMP = VENV / ".fer-edge-installed"
+
+MAIN_RECIPE = "edge"
 
 # Each run of the README's results table: (run folder, arguments).
 RESULT_RUNS = [
@@ -58,7 +60,17 @@ def fer_edge(*args: str) -> None:
 def main() -> None:
     setup()
     fer_edge("data", "stats", "--data", DATA, "--out", "reports/data_stats.png")
-    fer_edge("train", "--data", DATA, "--recipe", "edge", "--out", "runs/main-edge-w1", "--force")
+    fer_edge("train", "--data", DATA, "--recipe", MAIN_RECIPE, "--out", f"runs/main-{MAIN_RECIPE}-w1", "--force")
+    fer_edge(
+        "export",
+        f"runs/main-{MAIN_RECIPE}-w1",
+        "--int8",
+        "--data",
+        DATA,
+        "--out",
+        f"bundles/main-{MAIN_RECIPE}-w1",
+        "--force",
+    )
 
 
 def test() -> None:
