@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
-    python3 tasks.py main       set up .venv, show the data, train on CK+48, export int8 TFLite/ONNX
+    python3 tasks.py main       set up .venv, show the data, train the seed recipe on CK+48, export int8 TFLite/ONNX
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
 
@@ -22,14 +22,15 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 DATA = os.environ.get("DATA", str(ROOT / ".." / "shared" / "data" / "CK+48"))
 STAMP = VENV / ".fer-edge-installed"
 
-MAIN_RECIPE = "edge"
+# Chosen by subject-independent 5-fold CV (README, Results), never by the 70/30 held-out split.
+MAIN_RECIPE = "seed"
 
 # Each run of the README's results table: (run folder, arguments).
 RESULT_RUNS = [
     ("runs/seed-w1", ["--recipe", "seed", "--width", "1"]),
     ("runs/edge-w1", ["--recipe", "edge", "--width", "1"]),
-    ("runs/edge-w0.25-cv5", ["--recipe", "edge", "--width", "0.25", "--cv", "5"]),
     ("runs/seed-w0.25-cv5", ["--recipe", "seed", "--width", "0.25", "--cv", "5"]),
+    ("runs/edge-w0.25-cv5", ["--recipe", "edge", "--width", "0.25", "--cv", "5"]),
 ]
 
 
