@@ -108,26 +108,13 @@ def train(
         early_stopping=early_stopping,
         force=force,
     )
-    # Check the arguments and the data before paying for the TensorFlow import.
-    _precheck_train(config_args)
-    from fer_edge.train.training import TrainConfig
+    from fer_edge.train.config import TrainConfig, check_train_inputs
+
+    config = TrainConfig(**config_args)
+    check_train_inputs(config)  # arguments and data fail here, before paying for the TensorFlow import
     from fer_edge.train.training import train as run_training
 
-    run_training(TrainConfig(**config_args), log=lambda line: typer.echo(line))
-
-
-def _precheck_train(args: dict) -> None:
-    from fer_edge.dataset import scan
-    from fer_edge.errors import UsageError
-
-    for name in ("epochs", "batch_size"):
-        if args[name] is not None and args[name] < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {args[name]}")
-    if not 0 < args["width"] <= 4:
-        raise UsageError(f"--width must be in (0, 4], got {args['width']}")
-    if Path(args["out"]).exists() and not args["force"]:
-        raise UsageError(f"output {args['out']} already exists; choose another --out or pass --force to replace it")
-    scan(Path(args["data"]), args["classes"])
+    run_training(config, log=lambda line: typer.echo(line))
 
 
 @app.command()

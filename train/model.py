@@ -18,9 +18,7 @@ def build_encoder(width: float = 1.0, size: int = 48) -> keras.Model:
     frame = keras.Input((size, size, 1), name="frame")
     x = frame
     for i, filters in enumerate(FILTERS, 1):
-        x = layers.Conv2D(
-            scaled(filters, width), 3, padding="same", kernel_initializer="he_normal", name=f"conv{i}"
-        )(x)
+        x = layers.Conv2D(scaled(filters, width), 3, padding="same", kernel_initializer="he_normal", name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.Activation("elu", name=f"elu{i}")(x)
         if i % 2 == 0:
@@ -36,9 +34,7 @@ def build_model(
     """(frames, size, size, 1) -> class probabilities. `unroll=True` gives the convertible twin."""
     inputs = keras.Input((frames, size, size, 1), name="frames")
     x = layers.TimeDistributed(build_encoder(width, size), name="per_frame_cnn")(inputs)
-    x = layers.Bidirectional(
-        layers.LSTM(scaled(128, width), return_sequences=True, unroll=unroll), name="bilstm1"
-    )(x)
+    x = layers.Bidirectional(layers.LSTM(scaled(128, width), return_sequences=True, unroll=unroll), name="bilstm1")(x)
     x = layers.Dropout(0.35, name="drop_lstm1")(x)
     x = layers.Bidirectional(layers.LSTM(scaled(64, width), unroll=unroll), name="bilstm2")(x)
     x = layers.Dropout(0.45, name="drop_lstm2")(x)

@@ -59,9 +59,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     _save(fig, path)
 
 
-def plot_confusion(
-    labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...], path: Path, title: str
-):
+def plot_confusion(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...], path: Path, title: str):
     from sklearn.metrics import confusion_matrix
 
     plt = _pyplot()
@@ -73,9 +71,7 @@ def plot_confusion(
     for i in range(len(classes)):
         for j in range(len(classes)):
             colour = "white" if share[i, j] > 0.6 else "black"
-            ax.text(
-                j, i, f"{matrix[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", color=colour, fontsize=9
-            )
+            ax.text(j, i, f"{matrix[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", color=colour, fontsize=9)
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), [f"{c} ({n})" for c, n in zip(classes, rows[:, 0], strict=True)])
     ax.set(xlabel="predicted", ylabel="true (sequences)", title=title)
@@ -172,9 +168,7 @@ def write_classification_report(
     from sklearn.metrics import classification_report
 
     kwargs = dict(labels=list(range(len(classes))), target_names=list(classes), zero_division=0, digits=3)
-    atomic_write_text(
-        directory / "classification_report.txt", classification_report(labels, predicted, **kwargs)
-    )
+    atomic_write_text(directory / "classification_report.txt", classification_report(labels, predicted, **kwargs))
     report = classification_report(labels, predicted, output_dict=True, **kwargs)
     atomic_write_text(directory / "classification_report.json", json.dumps(report, indent=2) + "\n")
     return report

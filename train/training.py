@@ -15,14 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_edge.atomic import atomic_dir, atomic_write_text, check_output_dir
-from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, Sequences, load_sequences
-from fer_edge.errors import UsageError
+from fer_edge.atomic import atomic_dir, atomic_write_text
+from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.preprocess import SPEC
 from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
 from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.config import TrainConfig, check_train_inputs
 from fer_edge.train.model import build_model
-from fer_edge.train.recipes import Recipe, get_recipe
+from fer_edge.train.recipes import Recipe
 from fer_edge.train.reports import (
     plot_confusion,
     plot_fold_summary,
@@ -32,43 +32,6 @@ from fer_edge.train.reports import (
 )
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a run; saved as config.json beside the model."""
-
-    data: str = str(DEFAULT_DATA)
-    out: str = "runs/seed"
-    recipe: str = "seed"
-    epochs: int | None = None  # None: the recipe's
-    batch_size: int | None = None  # None: the recipe's
-    width: float = 1.0
-    classes: tuple[str, ...] = DEFAULT_CLASSES
-    cv: int = 0  # 0: the seed's stratified 70/30 split; K >= 2: subject-independent K-fold
-    seed: int = 42
-    test_size: float = 0.3
-    val_fraction: float = 0.0  # part of the training data held back to steer the schedule / early stop
-    early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
-    force: bool = False
-
-    def validate(self) -> None:
-        if not 0 < self.width <= 4:
-            raise UsageError(f"--width must be in (0, 4], got {self.width}")
-        if self.cv == 1 or self.cv < 0:
-            raise UsageError(f"--cv must be 0 (seed split) or at least 2, got {self.cv}")
-        if not 0 < self.test_size < 1:
-            raise UsageError(f"--test-size must be between 0 and 1, got {self.test_size}")
-        if not 0 <= self.val_fraction < 0.5:
-            raise UsageError(f"--val-fraction must be in [0, 0.5), got {self.val_fraction}")
-        if self.early_stopping < 0:
-            raise UsageError(
-                f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}"
-            )
-        if self.early_stopping and not self.val_fraction:
-            raise UsageError(
-                "--early-stopping needs --val-fraction > 0: the held-out split never decides when to stop"
-            )
 
 
 @dataclass
@@ -202,9 +165,7 @@ def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine_schedule(recipe)))
     if config.early_stopping:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
-            )
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, restore_best_weights=True)
         )
     return callbacks
 
@@ -215,9 +176,7 @@ def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay)
 
 
-def fit_one(
-    data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log
-) -> RunResult:
+def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log) -> RunResult:
     """Train one model on split.train, evaluate on split.test, write the run files into directory."""
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f"[fold {split.fold}/{split.folds}] " if split.fold else ""
@@ -240,9 +199,7 @@ def fit_one(
     started = time.perf_counter()
     fitted = model.fit(
         training_batches(train, recipe, seed),
-        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(data.classes)))
-        if val
-        else None,
+        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(data.classes))) if val else None,
         epochs=recipe.epochs,
         callbacks=[*build_callbacks(recipe, config, val is not None), progress],
         verbose=0,
@@ -285,9 +242,7 @@ def fit_one(
     }
     atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_config(config, recipe, data, directory)
-    np.savez(
-        directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities
-    )
+    np.savez(directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities)
     log(
         f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
         f"macro F1 {metrics['macro_f1']:.3f}, {seconds / 60:.1f} min; recall "
@@ -366,15 +321,11 @@ def summarize_folds(
 
 def train(config: TrainConfig, log: Log = print) -> dict:
     """Train per `config` into config.out (written atomically). Returns the run's metrics or CV summary."""
-    config.validate()
-    recipe = get_recipe(config.recipe, config.epochs, config.batch_size)
-    check_output_dir(Path(config.out), config.force)
+    recipe = check_train_inputs(config)
     data = load_sequences(Path(config.data), config.classes)
     log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
     splits = (
-        subject_folds(data, config.cv, config.seed)
-        if config.cv
-        else [seed_split(data, config.test_size, config.seed)]
+        subject_folds(data, config.cv, config.seed) if config.cv else [seed_split(data, config.test_size, config.seed)]
     )
     splits = [carve_validation(s, data, config.val_fraction) for s in splits]
     for split in splits:

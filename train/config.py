@@ -1,0 +1,53 @@
+"""Training settings, validated without TensorFlow so that bad arguments fail before the heavy import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_edge.atomic import check_output_dir
+from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, scan
+from fer_edge.errors import UsageError
+from fer_edge.train.recipes import Recipe, get_recipe
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run; saved as config.json beside the model."""
+
+    data: str = str(DEFAULT_DATA)
+    out: str = "runs/seed"
+    recipe: str = "seed"
+    epochs: int | None = None  # None: the recipe's
+    batch_size: int | None = None  # None: the recipe's
+    width: float = 1.0
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    cv: int = 0  # 0: the seed's stratified 70/30 split; K >= 2: subject-independent K-fold
+    seed: int = 42
+    test_size: float = 0.3
+    val_fraction: float = 0.0  # part of the training data held back to steer the schedule / early stop
+    early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
+    force: bool = False
+
+    def validate(self) -> None:
+        if not 0 < self.width <= 4:
+            raise UsageError(f"--width must be in (0, 4], got {self.width}")
+        if self.cv == 1 or self.cv < 0:
+            raise UsageError(f"--cv must be 0 (seed split) or at least 2, got {self.cv}")
+        if not 0 < self.test_size < 1:
+            raise UsageError(f"--test-size must be between 0 and 1, got {self.test_size}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise UsageError(f"--val-fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.early_stopping < 0:
+            raise UsageError(f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}")
+        if self.early_stopping and not self.val_fraction:
+            raise UsageError("--early-stopping needs --val-fraction > 0: the held-out split never decides when to stop")
+
+
+def check_train_inputs(config: TrainConfig) -> Recipe:
+    """Every check that needs no TensorFlow: arguments, recipe, output folder, dataset layout."""
+    config.validate()
+    recipe = get_recipe(config.recipe, config.epochs, config.batch_size)
+    check_output_dir(Path(config.out), config.force)
+    scan(Path(config.data), config.classes)
+    return recipe
