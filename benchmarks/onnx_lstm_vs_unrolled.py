@@ -14,14 +14,14 @@ import platform
 import tempfile
 from pathlib import Path
 
-from timing import time_calls
-
 from fer_edge.backends import open_model
-from fer_edge.export.bundle import load_matching_data, parity
+from fer_edge.bench.timing import time_calls
+from fer_edge.export.bundle import load_matching_data
 from fer_edge.export.calibration import calibration_set
 from fer_edge.export.convert import quantize_onnx, to_onnx
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import unrolled_twin
+from fer_edge.metrics import parity
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
+from fer_edge.metrics import parity
 from fer_edge.preprocess import SPEC
 
 Log = Callable[[str], None]
@@ -80,17 +81,6 @@ def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np
     steps = frames.shape[1]
     features = encoder.run(frames.reshape(-1, *frames.shape[2:])).reshape(len(frames), steps, -1)
     return head.run(features)
-
-
-def parity(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
-    predicted = probabilities.argmax(axis=1)
-    return {
-        "accuracy": float(np.mean(predicted == labels)),
-        "agreement_with_keras": float(np.mean(predicted == reference.argmax(axis=1))),
-        "max_probability_difference": float(np.max(np.abs(probabilities - reference))),
-        "sequences": int(len(labels)),
-        "finite": bool(np.all(np.isfinite(probabilities))),
-    }
 
 
 def convert_part(fmt: str, model, calibration: np.ndarray | None, path: Path, int8_io: bool) -> None:
@@ -210,7 +200,13 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "fold": run.split.fold,
             },
             calibration={"source": "training part of split.json", "count": len(calib), "ids": list(calib.ids)},
-            heldout_metrics={"keras_accuracy": float(np.mean(reference.argmax(1) == test.labels))},
+            heldout_metrics={
+                "keras_accuracy": float(np.mean(reference.argmax(1) == test.labels)),
+                # What `fer-edge bench` compares every artifact with, without TensorFlow or the run folder.
+                "ids": list(test.ids),
+                "labels": [int(v) for v in test.labels],
+                "keras_probabilities": [[round(float(p), 7) for p in row] for row in reference],
+            },
             versions={**library_versions(), "onnx_opset": str(ONNX_OPSET)},
             notes={"int8_io": config.int8_io},
         )

@@ -44,7 +44,7 @@ class TensorInfo:
         }
 
 
-def _tflite_interpreter_class(preferred: str | None = None):
+def tflite_interpreter_class(preferred: str | None = None):
     import importlib
 
     for module in (preferred,) if preferred else TFLITE_MODULES:
@@ -61,7 +61,7 @@ class TFLiteModel:
     """One interpreter, kept alive; `run` takes a float batch whose first axis is fed one item at a time."""
 
     def __init__(self, path: Path, threads: int | None = None, module: str | None = None):
-        interpreter_class = _tflite_interpreter_class(module)
+        interpreter_class = tflite_interpreter_class(module)
         try:
             self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()

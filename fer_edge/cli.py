@@ -215,6 +215,57 @@ def run_command(
         _print_summary(stats.summary())
 
 
+@app.command()
+@friendly_errors
+def bench(
+    bundles: Annotated[list[Path], typer.Argument(help="One or more bundle folders written by fer-edge export.")],
+    data: DataOption = DEFAULT_DATA,
+    threads: Annotated[str, typer.Option(help="Comma list of inference thread counts.")] = "1",
+    runs: Annotated[int, typer.Option(help="Timed runs per measurement (after the warm-up).")] = 100,
+    warmup: Annotated[int, typer.Option(help="Untimed runs before each measurement.")] = 10,
+    video: Annotated[
+        Path | None, typer.Option(help="Video for the end-to-end row (default: one made from held-out faces).")
+    ] = None,
+    end_to_end: Annotated[bool, typer.Option(help="Time decode + detection + inference on a video.")] = True,
+    keras: Annotated[bool, typer.Option(help="Also time the source model.keras (needs TensorFlow).")] = True,
+    out: Annotated[Path, typer.Option(help="Report folder: bench.md, bench.json, latency_vs_accuracy.png.")] = Path(
+        "reports/bench"
+    ),
+    force: Annotated[bool, typer.Option(help="Replace an existing report folder.")] = False,
+) -> None:
+    """Accuracy and latency of every artifact of the bundles, side by side (no TensorFlow needed)."""
+    from fer_edge.atomic import check_output_dir
+    from fer_edge.errors import UsageError
+
+    try:
+        thread_counts = tuple(int(t) for t in threads.split(",") if t.strip())
+    except ValueError:
+        raise UsageError(f"--threads takes a comma list of integers such as 1,2; got {threads!r}") from None
+    for bundle in bundles:
+        if not bundle.is_dir():
+            raise UsageError(f"bundle folder {bundle} does not exist; pass the --out folder of fer-edge export")
+    if video is not None and not video.is_file():
+        raise UsageError(f"video {video} does not exist")
+    check_output_dir(out, force)  # before minutes of measuring
+    from fer_edge.bench.report import write_report
+    from fer_edge.bench.suite import BenchConfig, run_bench
+
+    config = BenchConfig(
+        bundles=tuple(str(b) for b in bundles),
+        data=str(data),
+        threads=thread_counts,
+        runs=runs,
+        warmup=warmup,
+        video=str(video) if video else None,
+        end_to_end=end_to_end,
+        keras=keras,
+        out=str(out),
+    )
+    results = run_bench(config, log=lambda line: typer.echo(line, err=True))
+    write_report(results, out, force, log=lambda line: typer.echo(line, err=True))
+    typer.echo((out / "bench.md").read_text())
+
+
 def _print_summary(summary: dict) -> None:
     stages = ", ".join(f"{k} {v['p50']:.2f}/{v['p90']:.2f}" for k, v in summary["latency_ms"].items())
     typer.echo(

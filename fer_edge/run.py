@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -14,9 +16,10 @@ from fer_edge.detect import Box, FaceDetector, crop
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
-from fer_edge.sources import SourceStats, open_source
+from fer_edge.sources import Frame, SourceStats, open_source
 
 STAGES = ("detect", "preprocess", "inference")
+KEPT_SAMPLES = 100_000  # per stage, for the summary's percentiles: a long run must not grow without bound
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,10 @@ class RunStats:
     faces: int = 0
     predictions: int = 0
     resets: int = 0
-    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    # "read": time waiting for the source's next frame (decoding a video, a camera's frame interval)
+    stage_ms: dict[str, deque[float]] = field(
+        default_factory=lambda: {s: deque(maxlen=KEPT_SAMPLES) for s in ("read", *STAGES)}
+    )
     started: float = field(default_factory=time.perf_counter)
 
     def summary(self) -> dict:
@@ -100,6 +106,19 @@ def _jumped(old: Box, new: Box) -> bool:
     return max(abs(nx - ox), abs(ny - oy)) > old[2] / 2
 
 
+def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:
+    """The source's frames, with the time spent waiting for each one; the source is closed (camera released)
+    when iteration stops for any reason."""
+    with contextlib.closing(frames):
+        while True:
+            waited = time.perf_counter_ns()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            samples.append((time.perf_counter_ns() - waited) / 1e6)
+            yield frame
+
+
 def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Prediction]:
     """Iterate predictions from config.source; stats (if given) is filled as frames go by."""
     config.validate()
@@ -117,7 +136,7 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
         window.reset()
         smoothed = None
 
-    for frame in open_source(config.source, stats.source, config.max_failures):
+    for frame in _timed(open_source(config.source, stats.source, config.max_failures), stats.stage_ms["read"]):
         if frame.image.shape != shape:  # another resolution: not the same stream of one face any more
             reset()
             shape = frame.image.shape

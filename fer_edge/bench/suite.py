@@ -1,0 +1,317 @@
+"""`fer-edge bench`: every artifact of every bundle measured the same way, in one run, without TensorFlow.
+
+Per artifact and mode (whole window / streaming): held-out accuracy against the run's split, agreement with the
+Keras model (its probabilities are in the manifest), latency per thread count, start-up cost and peak memory
+in a fresh process, size, MACs and achieved MAC/s against the measured int8 ceiling of the same runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.bench.ceiling import measure_ceiling
+from fer_edge.bench.clip import write_face_clip
+from fer_edge.bench.macs import count_macs
+from fer_edge.bench.timing import time_calls
+from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.errors import DatasetError, FerEdgeError, UsageError
+from fer_edge.hashing import sha256_file
+from fer_edge.manifest import Manifest, read_manifest
+from fer_edge.metrics import parity, per_class
+from fer_edge.model import EmotionModel
+
+Log = Callable[[str], None]
+SIMD_FLAGS = ("avx", "fma", "sse4", "amx", "asimd", "dotprod", "i8mm")  # what decides int8 and float speed
+VARIANTS = (  # (format, precision): each is measured whole-window and streaming
+    ("tflite", "float32"),
+    ("tflite", "int8"),
+    ("onnx", "float32"),
+    ("onnx", "int8"),
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bundles: tuple[str, ...]
+    data: str = str(DEFAULT_DATA)
+    threads: tuple[int, ...] = (1,)
+    runs: int = 100
+    warmup: int = 10
+    video: str | None = None  # None: a clip made from the first bundle's held-out sequences
+    end_to_end: bool = True
+    keras: bool = True  # also time the source model.keras where TensorFlow is installed
+    out: str = "reports/bench"
+
+    def validate(self) -> None:
+        if not self.bundles:
+            raise UsageError("give at least one bundle folder")
+        if self.runs < 1 or self.warmup < 0:
+            raise UsageError(f"--runs must be at least 1 and --warmup at least 0, got {self.runs}, {self.warmup}")
+        if not self.threads or min(self.threads) < 1:
+            raise UsageError(f"--threads takes a comma list of counts of at least 1, got {self.threads}")
+
+
+@dataclass
+class Row:
+    """One artifact in one mode: what bench.md shows, with the details bench.json keeps."""
+
+    bundle: str
+    width: float | None
+    format: str
+    precision: str
+    mode: str  # "window": the whole model per window; "streaming": encoder per new frame + head
+    status: str = "ok"  # "ok" or "failed: <reason>"
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+    accuracy: dict = field(default_factory=dict)
+    latency: dict = field(default_factory=dict)  # by thread count: window, new_frame, encoder, head
+    startup: dict = field(default_factory=dict)
+    macs: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.format} {self.precision} {self.mode}"
+
+    def frame_ms(self, threads: int) -> float | None:
+        """Cost of one new camera frame: the whole window again, or one encoder pass + the head."""
+        timing = self.latency.get(str(threads), {})
+        key = "new_frame" if self.mode == "streaming" else "window"
+        return timing[key]["p50_ms"] if key in timing else None
+
+
+def machine_info() -> dict:
+    flags: list[str] = []
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            if line.startswith(("flags", "Features")):
+                found = line.split(":", 1)[1].split()
+                flags = sorted(f for f in found if f.startswith(SIMD_FLAGS))
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "cpu_flags": flags,
+        "python": platform.python_version(),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {}
+    for package in ("fer-edge", "ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy", "opencv-python-headless"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def heldout(manifest: Manifest, bundle: Path, data: str) -> tuple[Sequences, np.ndarray]:
+    """The held-out sequences of the bundle's run and the Keras model's probabilities for them."""
+    metrics = manifest.heldout_metrics
+    if "ids" not in metrics:
+        raise UsageError(f"{bundle} was exported by an older fer-edge without held-out ids; export it again")
+    sequences = load_sequences(Path(data), tuple(manifest.classes)).select(metrics["ids"])
+    if list(sequences.labels) != metrics["labels"]:
+        raise DatasetError(f"the labels in {data} differ from those {bundle} was verified on; wrong dataset?")
+    return sequences, np.asarray(metrics["keras_probabilities"], dtype=np.float32)
+
+
+def accuracy(probabilities: np.ndarray, reference: np.ndarray, test: Sequences) -> dict:
+    return {**parity(probabilities, reference, test.labels), **per_class(probabilities, test.labels, test.classes)}
+
+
+def probe(paths: list[Path], threads: int, runs: int = 0, warmup: int = 10) -> dict:
+    """Start-up numbers (and with runs > 0 latency) of a fresh process that only loads and runs each model file."""
+    results = {}
+    for path in paths:
+        command = [sys.executable, "-m", "fer_edge.bench.probe", str(path), "--threads", str(threads)]
+        command += ["--runs", str(runs), "--warmup", str(warmup)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise FerEdgeError(f"start-up probe of {path} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+        results[path.name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def measure_row(row: Row, bundle: Path, test: Sequences, reference: np.ndarray, config: BenchConfig) -> None:
+    streaming = row.mode == "streaming"
+    model = EmotionModel(bundle, row.format, row.precision, streaming=streaming, threads=config.threads[0])
+    manifest = model.manifest
+    parts = ("encoder", "head") if streaming else ("full",)
+    artifacts = [manifest.artifact(row.format, part, row.precision) for part in parts]
+    row.files = [a.file for a in artifacts]
+    row.bytes = sum(a.bytes for a in artifacts)
+    probabilities = np.stack([model.predict_window(window) for window in test.frames])
+    row.accuracy = accuracy(probabilities, reference, test)
+    window, frame = test.frames[0], test.frames[0][0]
+    for threads in config.threads:
+        if threads != config.threads[0]:
+            model = EmotionModel(bundle, row.format, row.precision, streaming=streaming, threads=threads, verify=False)
+        timings = {"window": time_calls(lambda m=model: m.predict_window(window), config.runs, config.warmup)}
+        if streaming:
+            features = np.stack([model.encode(f) for f in window])
+            timings["encoder"] = time_calls(lambda m=model: m.encode(frame), config.runs, config.warmup)
+            timings["head"] = time_calls(lambda m=model, f=features: m.head(f), config.runs, config.warmup)
+            timings["new_frame"] = time_calls(
+                lambda m=model, f=features: m.head(np.stack([*f[1:], m.encode(frame)])), config.runs, config.warmup
+            )
+        row.latency[str(threads)] = timings
+    row.startup = probe([bundle / f for f in row.files], config.threads[0])
+
+
+def measure_keras(row: Row, manifest: Manifest, test: Sequences, reference: np.ndarray, config: BenchConfig) -> None:
+    """The source model.keras, timed in a fresh process per thread count (TensorFlow's threads are set at start)."""
+    source = Path(manifest.source_model.get("run", "")) / manifest.source_model["file"]
+    if not source.is_file():
+        raise FerEdgeError(f"the bundle's source model {source} is not on this machine")
+    if sha256_file(source) != manifest.source_model["sha256"]:
+        raise FerEdgeError(f"{source} is not the model this bundle was exported from (sha256 differs)")
+    row.files, row.bytes = [str(source)], source.stat().st_size
+    row.accuracy = accuracy(reference, reference, test)
+    for threads in config.threads:
+        result = probe([source], threads, config.runs, config.warmup)[source.name]
+        row.latency[str(threads)] = {"window": result.pop("latency")}
+        row.startup = row.startup or {source.name: result}
+
+
+def bundle_macs(bundle: Path, manifest: Manifest) -> dict:
+    """Counted on the float TFLite graphs (the int8 ones hold the same convolutions and matrix products)."""
+    counts = {}
+    for part in ("full", "encoder", "head"):
+        artifact = manifest.artifact("tflite", part, "float32") or manifest.artifact("tflite", part, "int8")
+        if artifact is not None:
+            counts[part] = count_macs(bundle / artifact.file)
+    return counts
+
+
+def attach_rates(row: Row, macs: dict, ceilings: dict) -> None:
+    if not macs or row.status != "ok":
+        return
+    per_frame = macs.get("encoder", 0) + macs.get("head", 0) if row.mode == "streaming" else macs.get("full", 0)
+    row.macs = {"per_frame": macs.get("encoder"), "per_window": macs.get("full"), "per_new_frame": per_frame}
+    for threads, timings in row.latency.items():
+        ms = timings["new_frame" if row.mode == "streaming" else "window"]["p50_ms"]
+        rate = per_frame / (ms / 1e3)
+        ceiling = ceilings.get(f"{row.format} {threads}", {}).get("macs_per_second")
+        timings["macs_per_second"] = rate
+        timings["share_of_int8_ceiling"] = rate / ceiling if ceiling else None
+
+
+def end_to_end(bundle: Path, test: Sequences, config: BenchConfig, log: Log) -> dict:
+    """Decode, detect, preprocess and infer on a 640x480 video, the default runtime choice, one thread."""
+    from fer_edge.run import RunConfig, RunStats, predictions
+
+    with tempfile.TemporaryDirectory() as scratch:
+        segments = None
+        video = config.video
+        if video is None:
+            video = str(Path(scratch) / "heldout_faces.avi")
+            segments = write_face_clip(test.frames, Path(video))
+            log(f"end to end: {len(segments)} held-out sequences on 640x480 frames ({video}, removed afterwards)")
+        stats = RunStats()
+        run = RunConfig(source=video, bundle=str(bundle), threads=1)
+        found = list(predictions(run, stats))
+    summary = stats.summary()
+    total = sum(float(np.sum(v)) for v in stats.stage_ms.values())
+    result = {
+        "video": config.video or "made from the held-out sequences (faces 140-240 px, 8 empty frames between)",
+        "runtime": "tflite int8 streaming, 1 thread, detection every frame",
+        "summary": summary,
+        "stage_share": {k: float(np.sum(v)) / total for k, v in stats.stage_ms.items() if total},
+    }
+    if segments is not None:
+        correct = 0
+        for segment in segments:
+            inside = [p for p in found if segment.first <= p.frame < segment.first + segment.length]
+            if inside and inside[-1].label == test.classes[test.labels[segment.sequence]]:
+                correct += 1
+        result["sequences"] = len(segments)
+        result["sequences_predicted"] = sum(
+            any(s.first <= p.frame < s.first + s.length for p in found) for s in segments
+        )
+        result["accuracy"] = correct / len(segments)
+    return result
+
+
+def run_bench(config: BenchConfig, log: Log = print) -> dict:
+    """Measure everything; the caller writes the report (see fer_edge.bench.report)."""
+    config.validate()
+    if config.keras and importlib.util.find_spec("tensorflow") is None:
+        log("TensorFlow is not installed: no Keras row (pip install 'fer-edge[train]' to add it)")
+        config = replace(config, keras=False)
+    results: dict = {
+        "config": asdict(config),
+        "machine": machine_info(),
+        "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "ceilings": {},
+        "bundles": {},
+        "rows": [],
+    }
+    for fmt in ("tflite", "onnx"):
+        for threads in config.threads:
+            results["ceilings"][f"{fmt} {threads}"] = measure_ceiling(fmt, threads, config.runs, config.warmup)
+            rate = results["ceilings"][f"{fmt} {threads}"]["macs_per_second"]
+            log(f"int8 ceiling ({fmt}, {threads} thread(s)): {rate / 1e9:.1f} G MAC/s (one 3x3 conv, 128 ch, 24x24)")
+    first_test = None
+    for name in config.bundles:
+        bundle = Path(name)
+        manifest = read_manifest(bundle)
+        test, reference = heldout(manifest, bundle, config.data)
+        first_test = first_test or (bundle, test)
+        macs = bundle_macs(bundle, manifest)
+        width = manifest.source_model.get("width")
+        results["bundles"][name] = {
+            "width": width,
+            "split": manifest.split,
+            "keras": accuracy(reference, reference, test),
+            "macs": macs,
+        }
+        rows = [
+            Row(name, width, fmt, precision, mode)
+            for fmt, precision in VARIANTS
+            if manifest.artifact(fmt, "full", precision) is not None
+            for mode in ("window", "streaming")
+        ]
+        if config.keras:
+            rows.insert(0, Row(name, width, "keras", "float32", "window"))
+        for row in rows:
+            try:
+                if row.format == "keras":
+                    measure_keras(row, manifest, test, reference, config)
+                else:
+                    measure_row(row, bundle, test, reference, config)
+            except (FerEdgeError, RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
+                row.status = f"failed: {str(error).splitlines()[0]}"
+            attach_rates(row, macs, results["ceilings"])
+            results["rows"].append(row)
+            ms = row.frame_ms(config.threads[0])
+            log(
+                f"{name} {row.label:<26} "
+                + (f"acc {row.accuracy['accuracy']:.1%}  {ms:.2f} ms/frame" if row.status == "ok" else row.status)
+            )
+    if config.end_to_end and first_test is not None:
+        results["end_to_end"] = end_to_end(first_test[0], first_test[1], config, log)
+    results["rows"] = [asdict(row) for row in results["rows"]]
+    return results
