@@ -1,0 +1,136 @@
+"""`fer-edge bench` on the tiny bundle: well-formed reports, ordered percentiles, MACs that match a hand count.
+No timing thresholds here: timings belong to the benchmark itself."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fer_edge.bench.clip import write_face_clip
+from fer_edge.bench.report import pareto_front
+from fer_edge.cli import app
+
+pytest.importorskip("tf2onnx", reason="the train extra is needed to make the tiny bundle")
+
+PERCENTILES = ("min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+
+
+def hand_count_macs(width: float, size: int = 48) -> tuple[int, int]:
+    """(per frame, head) for the seed architecture: 8 same-padded 3x3 convs, 2x2 pooling after every second;
+    BiLSTM(128) and BiLSTM(64) over 3 steps (4 gates, input + recurrent products); Dense(128); Dense(5)."""
+    filters = [max(1, round(f * width)) for f in (64, 64, 128, 128, 256, 256, 512, 512)]
+    frame, channels, side = 0, 1, size
+    for i, out in enumerate(filters):
+        frame += side * side * 9 * channels * out
+        channels = out
+        if i % 2 == 1:
+            side //= 2
+    lstm1, lstm2, dense = (max(1, round(u * width)) for u in (128, 64, 128))
+    head = 2 * 3 * 4 * (channels + lstm1) * lstm1 + 2 * 3 * 4 * (2 * lstm1 + lstm2) * lstm2
+    head += 2 * lstm2 * dense + dense * 5
+    return frame, head
+
+
+def test_hand_count_of_the_seed_model_is_the_published_468_m_per_frame():
+    frame, head = hand_count_macs(1.0)
+    assert frame == 468_467_712 and 3 * frame + head == pytest.approx(1.41e9, rel=0.01)
+
+
+def test_macs_counted_from_the_tflite_graph_match_the_hand_count(tiny_bundle):
+    from fer_edge.bench.macs import count_macs
+
+    _, _, bundle, _ = tiny_bundle
+    frame, head = hand_count_macs(0.0625)
+    assert count_macs(bundle / "encoder_float32.tflite") == frame
+    assert count_macs(bundle / "encoder_int8.tflite") == frame
+    assert count_macs(bundle / "head_float32.tflite") == head
+    assert count_macs(bundle / "full_int8.tflite") == 3 * frame + head
+
+
+def test_pareto_front_keeps_only_points_nothing_beats_on_both_axes():
+    points = [(1.0, 0.80), (2.0, 0.85), (1.5, 0.70), (3.0, 0.85), (4.0, 0.90), (0.5, 0.60)]
+    assert pareto_front(points) == [5, 0, 1, 4]
+
+
+def test_face_clip_places_each_sequence_between_empty_frames(tmp_path):
+    frames = np.random.default_rng(0).random((3, 3, 48, 48, 1), dtype=np.float32)
+    segments = write_face_clip(frames, tmp_path / "clip.avi", gap=4)
+    capture = cv2.VideoCapture(str(tmp_path / "clip.avi"))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 3 * (4 + 3) + 4
+    assert [s.first for s in segments] == [4, 11, 18]
+    for s in segments:
+        x, y, w, h = s.box
+        assert 140 <= w <= 240 and x + w <= 640 and y + h <= 480
+    assert not list(tmp_path.glob(".*tmp*")), "the temporary video was not renamed into place"
+
+
+@pytest.fixture(scope="module")
+def bench_report(tiny_bundle, tmp_path_factory):
+    data, _, bundle, _ = tiny_bundle
+    broken = tmp_path_factory.mktemp("bench") / "broken"
+    shutil.copytree(bundle, broken)
+    payload = bytearray((broken / "full_int8.onnx").read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # one flipped byte: the sha256 check must refuse it
+    (broken / "full_int8.onnx").write_bytes(bytes(payload))
+    out = broken.parent / "report"
+    args = ["bench", str(bundle), str(broken), "--data", str(data), "--runs", "3", "--warmup", "1"]
+    result = CliRunner().invoke(app, [*args, "--threads", "1,2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "bench.json").read_text()), result.output
+
+
+def test_bench_writes_json_markdown_and_plot(bench_report):
+    out, results, output = bench_report
+    rows = results["rows"]
+    assert len(rows) == 2 * (1 + 8)  # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}
+    assert {r["format"] for r in rows} == {"keras", "tflite", "onnx"}
+    markdown = (out / "bench.md").read_text()
+    assert markdown.count("| bundle | artifact |") == 2  # one table per thread count
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 2 * (1 + len(rows))
+    image = cv2.imread(str(out / "latency_vs_accuracy.png"))
+    assert image is not None and image.shape[0] > 300
+    assert results["machine"]["cpus"] >= 1 and "onnxruntime" in results["versions"]
+    assert "| bundle | artifact |" in output  # the table is printed too
+
+
+def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report):
+    _, results, _ = bench_report
+    working = [r for r in results["rows"] if r["status"] == "ok"]
+    assert len(working) == 17
+    for row in working:
+        assert set(row["latency"]) == {"1", "2"} or row["format"] == "keras"
+        for timings in row["latency"].values():
+            for name, stats in timings.items():
+                if isinstance(stats, dict):
+                    values = [stats[k] for k in PERCENTILES]
+                    assert values == sorted(values) and values[0] > 0, (row["format"], name)
+        assert 0 <= row["accuracy"]["accuracy"] <= 1 and set(row["accuracy"]["recall"]) == set(
+            ("happy", "surprise", "anger", "sadness", "fear")
+        )
+        assert row["startup"] and all(s["peak_rss_mb"] > 10 for s in row["startup"].values())
+    float_rows = [r for r in working if r["precision"] == "float32" and r["format"] != "keras"]
+    assert all(r["accuracy"]["agreement_with_keras"] == 1.0 for r in float_rows)
+    streaming = [r for r in working if r["mode"] == "streaming"]
+    assert all({"encoder", "head", "new_frame", "window"} <= set(r["latency"]["1"]) for r in streaming)
+    assert all(r["macs"]["per_new_frame"] > 0 for r in working if r["format"] != "keras")
+
+
+def test_a_damaged_artifact_stays_in_the_table_marked_failed(bench_report):
+    out, results, _ = bench_report
+    failed = [r for r in results["rows"] if r["status"] != "ok"]
+    assert [(r["format"], r["precision"], r["mode"]) for r in failed] == [("onnx", "int8", "window")]
+    assert "sha256" in failed[0]["status"]
+    assert "failed: " in (out / "bench.md").read_text()
+
+
+def test_bench_refuses_a_missing_bundle_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["bench", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: bundle folder") and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
