@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
@@ -164,7 +165,10 @@ def export(
 @app.command("run")
 @friendly_errors
 def run_command(
-    bundle: Annotated[Path, typer.Option(help="Bundle folder written by fer-edge export.")],
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Bundle folder from fer-edge export, or a bare .tflite/.onnx (default: the shipped model)."),
+    ] = None,
     source: Annotated[
         str, typer.Option(help="picamera, a camera index (0), a video, an image, a folder or a glob.")
     ] = "0",
@@ -180,17 +184,35 @@ def run_command(
     lost_after: Annotated[int, typer.Option(help="Frames without a face before the window resets.")] = 5,
     smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
     min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
+    reconnect: Annotated[
+        bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
+    ] = False,
     jsonl: Annotated[Path | None, typer.Option(help="Write predictions here instead of stdout.")] = None,
+    show: Annotated[bool, typer.Option(help="Draw box, label and probability bars in a window (q quits).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the same overlay to this video (.mp4 or .avi).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out video.")] = False,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many predictions.")] = None,
 ) -> None:
-    """Recognise emotions over a rolling 3-frame window of faces; one JSON line per prediction."""
+    """Recognise emotions over a rolling 3-frame window of faces; one JSON line per prediction.
+
+    Ctrl-C stops a camera run normally: the summary is printed and the --out video is kept.
+    """
     import json
 
-    from fer_edge.run import RunConfig, RunStats, predictions
+    from fer_edge.atomic import atomic_path, check_output_dir
+    from fer_edge.default_model import resolve_bundle
+    from fer_edge.run import RunConfig, RunStats, steps
 
+    if out is not None:
+        check_output_dir(out, force)
+    from fer_edge.overlay import OverlayVideo, check_display, draw
+    from fer_edge.overlay import show as show_frame
+
+    if show:
+        check_display()
     config = RunConfig(
         source=source,
-        bundle=str(bundle),
+        bundle=str(resolve_bundle(bundle)),
         format=format,
         precision=precision,
         streaming=streaming,
@@ -201,18 +223,33 @@ def run_command(
         lost_after=lost_after,
         smoothing=smoothing,
         min_confidence=min_confidence,
+        reconnect=reconnect,
     )
     stats = RunStats()
-    sink = open(jsonl, "w", encoding="utf-8") if jsonl else sys.stdout
-    try:
-        for count, prediction in enumerate(predictions(config, stats), 1):
-            sink.write(json.dumps(prediction.to_dict()) + "\n")
-            if max_frames and count >= max_frames:
-                break
-    finally:
-        if jsonl:
-            sink.close()
-        _print_summary(stats.summary())
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
+        video = OverlayVideo(stack.enter_context(atomic_path(out))) if out else None
+        stack.callback(lambda: _print_summary(stats.summary()))
+        try:
+            count = 0
+            for step in steps(config, stats):
+                if step.prediction is not None:
+                    sink.write(json.dumps(step.prediction.to_dict()) + "\n")
+                    count += 1
+                if show or video:
+                    p = step.prediction
+                    canvas = draw(step.frame.image, step.box, p.label if p else None, p.probabilities if p else None)
+                    if video:
+                        video.write(canvas, step.frame.timestamp)
+                    if show and not show_frame(canvas):
+                        break
+                if max_frames and count >= max_frames:
+                    break
+        except KeyboardInterrupt:
+            typer.echo("stopped (Ctrl-C)", err=True)
+        if video:
+            written = video.close()
+            typer.echo(f"annotated video written to {out}" if written else f"no frames: {out} not written", err=True)
 
 
 @app.command()

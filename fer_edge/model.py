@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.backends import OnnxModel, TFLiteModel, open_model
+from fer_edge.dataset import DEFAULT_CLASSES
 from fer_edge.errors import InputSpecError, ModelLoadError, UsageError
 from fer_edge.hashing import sha256_file
-from fer_edge.manifest import Artifact, Manifest, read_manifest
+from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, read_manifest
+from fer_edge.preprocess import SPEC
 
 
 def _checked_path(bundle: Path, artifact: Artifact, verify: bool) -> Path:
@@ -33,10 +35,43 @@ def _check_input(model: TFLiteModel | OnnxModel, artifact: Artifact, path: Path)
         )
 
 
+def bare_manifest(path: Path) -> Manifest:
+    """A manifest for a lone .tflite/.onnx whole-window model: the input spec comes from the file itself,
+    the class names are the default five when it has five outputs (else class0, class1, ...)."""
+    model = open_model(path)
+    shape, outputs = model.input.shape, model.output.shape[-1]
+    if len(shape) != 5 or shape[2:] != (48, 48, 1):
+        raise ModelLoadError(
+            f"{path} takes {model.input.dtype} {shape}; a bare model file must take (1, frames, 48, 48, 1) windows "
+            "(use a bundle folder for streaming models)"
+        )
+    classes = list(DEFAULT_CLASSES) if outputs == len(DEFAULT_CLASSES) else [f"class{i}" for i in range(outputs)]
+    precision = "int8" if model.input.scale else "float32"
+    artifact = Artifact(
+        path.name, path.suffix[1:], "full", precision, "", path.stat().st_size, [model.input.to_dict()], []
+    )
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        classes=classes,
+        sequence_length=shape[1],
+        frame_shape=list(shape[2:]),
+        preprocess=SPEC.to_dict(),
+        artifacts=[artifact],
+        source_model={},
+        split={},
+        calibration={},
+        heldout_metrics={},
+        versions={},
+        notes={"bare_file": True},
+    )
+
+
 class EmotionModel:
     """Class probabilities for 3-frame windows; in streaming mode, per-frame features and a head.
 
     frames: (3, 48, 48, 1) float32 in [0, 1]; features: (F,) float32; probabilities: (classes,) float32.
+    `bundle` may also be a lone .tflite/.onnx whole-window model: then format and precision come from the
+    file, there is no manifest hash to check, and the model runs whole-window (no streaming parts).
     """
 
     def __init__(
@@ -49,7 +84,13 @@ class EmotionModel:
         verify: bool = True,
     ):
         self.bundle = Path(bundle)
-        self.manifest: Manifest = read_manifest(self.bundle)
+        if self.bundle.is_file():
+            self.manifest: Manifest = bare_manifest(self.bundle)
+            format, precision = self.bundle.suffix[1:], self.manifest.artifacts[0].precision
+            streaming, verify = False, False
+            self.bundle = self.bundle.parent
+        else:
+            self.manifest = read_manifest(self.bundle)
         self.classes: tuple[str, ...] = tuple(self.manifest.classes)
         self.sequence_length = self.manifest.sequence_length
         self.streaming = streaming

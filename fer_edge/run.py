@@ -37,7 +37,8 @@ class RunConfig:
     lost_after: int = 5  # frames without a face before the window resets
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
-    max_failures: int = 10  # failed camera reads in a row before giving up
+    max_failures: int = 10  # failed camera reads in a row before giving up (or reconnecting)
+    reconnect: bool = False  # reopen a camera that fails, with back-off, instead of stopping
 
     def validate(self) -> None:
         if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1:
@@ -79,6 +80,7 @@ class RunStats:
         return {
             "frames_read": self.source.read,
             "frames_dropped": self.source.dropped,
+            "camera_reconnects": self.source.reconnects,
             "images_skipped": self.source.skipped,
             "faces_found": self.faces,
             "predictions": self.predictions,
@@ -119,8 +121,24 @@ def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:
             yield frame
 
 
+@dataclass(frozen=True)
+class Step:
+    """One frame through the runtime: the face box used (if any) and the prediction (if the window was full)."""
+
+    frame: Frame
+    box: Box | None
+    prediction: Prediction | None
+
+
 def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Prediction]:
     """Iterate predictions from config.source; stats (if given) is filled as frames go by."""
+    for step in steps(config, stats):
+        if step.prediction is not None:
+            yield step.prediction
+
+
+def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
+    """Every frame of config.source with its face box and prediction (for overlays); see `predictions`."""
     config.validate()
     stats = stats or RunStats()
     model = EmotionModel(config.bundle, config.format, config.precision, config.streaming, config.threads)
@@ -136,7 +154,8 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
         window.reset()
         smoothed = None
 
-    for frame in _timed(open_source(config.source, stats.source, config.max_failures), stats.stage_ms["read"]):
+    source = open_source(config.source, stats.source, config.max_failures, config.reconnect)
+    for frame in _timed(source, stats.stage_ms["read"]):
         if frame.image.shape != shape:  # another resolution: not the same stream of one face any more
             reset()
             shape = frame.image.shape
@@ -149,6 +168,7 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
                 if missing > config.lost_after:
                     reset()
                     box = None
+                yield Step(frame, None, None)
                 continue
             if box is not None and _jumped(box, found):
                 reset()
@@ -163,6 +183,7 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
         for stage, value in latency.items():
             stats.stage_ms[stage].append(value)
         if probabilities is None:
+            yield Step(frame, box, None)
             continue
         if not np.all(np.isfinite(probabilities)):
             label, confidence = "invalid", 0.0
@@ -178,7 +199,7 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
             confidence = float(probabilities[best])
             label = model.classes[best] if confidence >= config.min_confidence else "uncertain"
         stats.predictions += 1
-        yield Prediction(
+        prediction = Prediction(
             frame=frame.index,
             timestamp=round(frame.timestamp, 4),
             box=box,
@@ -187,3 +208,4 @@ def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Pr
             probabilities={c: float(p) for c, p in zip(model.classes, probabilities, strict=True)},
             latency_ms={k: round(v, 3) for k, v in latency.items()},
         )
+        yield Step(frame, box, prediction)

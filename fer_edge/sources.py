@@ -7,8 +7,9 @@ Every source is a generator of `Frame`s that releases its device in `finally`, s
 from __future__ import annotations
 
 import glob
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from fer_edge.errors import CameraError, DatasetError, InputSpecError, MissingExtraError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpg", ".mjpeg"}
+LOG = logging.getLogger("fer_edge")
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,19 @@ class SourceStats:
     read: int = 0
     dropped: int = 0
     skipped: list[str] = field(default_factory=list)  # unreadable images of a folder source
+    reconnects: int = 0
 
 
-def open_source(spec: str, stats: SourceStats, max_failures: int = 10) -> Iterator[Frame]:
-    """spec: 'picamera', a camera index ('0'), a video file, an image file, a folder, or a glob pattern."""
+def open_source(spec: str, stats: SourceStats, max_failures: int = 10, reconnect: bool = False) -> Iterator[Frame]:
+    """spec: 'picamera', a camera index ('0'), a video file, an image file, a folder, or a glob pattern.
+
+    reconnect: a camera that fails to open or stops delivering frames is reopened with back-off, forever.
+    """
     if spec == "picamera":
         return picamera_frames(stats)
     if spec.isdigit():
+        if reconnect:
+            return reconnecting(lambda: capture_frames(int(spec), stats, max_failures, camera=True), stats)
         return capture_frames(int(spec), stats, max_failures, camera=True)
     path = Path(spec)
     if path.is_dir():
@@ -100,6 +107,27 @@ def capture_frames(target: int | str, stats: SourceStats, max_failures: int, cam
             index += 1
     finally:
         capture.release()
+
+
+def reconnecting(
+    open_frames: Callable[[], Iterator[Frame]], stats: SourceStats, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[Frame]:
+    """Frames of a camera that is reopened after each CameraError, waiting 0.5 s, 1 s, 2 s ... up to 30 s
+    (the wait starts again at 0.5 s once frames flow); frame indices keep counting across reconnects."""
+    delay, index = 0.5, 0
+    while True:
+        try:
+            for frame in open_frames():
+                delay = 0.5
+                yield Frame(frame.image, index, frame.timestamp, frame.name)
+                index += 1
+        except CameraError as error:
+            stats.reconnects += 1
+            LOG.warning("%s; reconnecting in %.1f s", error, delay)
+            sleep(delay)
+            delay = min(30.0, delay * 2)
+            continue
+        return  # the camera ended its stream by itself
 
 
 def picamera_frames(stats: SourceStats, size: tuple[int, int] = (640, 480)) -> Iterator[Frame]:

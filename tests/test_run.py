@@ -100,3 +100,76 @@ def test_fer_edge_run_never_loads_tensorflow(faces):
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stdout
     assert output.count('"label"') == 4
     assert "HEAVY []" in output
+
+
+def test_out_writes_the_overlay_video_and_refuses_to_overwrite(faces, tmp_path):
+    bundle, folder, _ = faces
+    out = tmp_path / "annotated.avi"
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--out", out)
+    assert result.exit_code == 0, result.output
+    capture = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    assert len(frames) == 6 and frames[0].shape == (48, 48, 3)
+
+    def green(image):  # pixels of the drawn bars; the grayscale input has none
+        return int(np.sum((image[:, :, 1].astype(int) - image[:, :, 2]) > 60))
+
+    assert green(frames[0]) == 0 and green(frames[1]) == 0  # window not full yet: nothing claimed
+    assert all(green(f) > 10 for f in frames[2:])
+    again = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--out", out)
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_show_without_a_display_is_one_clear_line(faces, monkeypatch):
+    bundle, folder, _ = faces
+    monkeypatch.delenv("DISPLAY", raising=False)
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--show")
+    if result.exit_code == 0:
+        pytest.skip("this OpenCV has a GUI and a display: --show works here")
+    assert result.exit_code == 2 and result.output.startswith("error: --show needs a display")
+
+
+@pytest.mark.parametrize("name", ["full_int8.tflite", "full_float32.onnx"])
+def test_a_bare_model_file_runs_whole_window_with_its_own_input_spec(faces, name):
+    from fer_edge.buffer import FaceWindow
+    from fer_edge.model import EmotionModel
+
+    bundle, folder, frames = faces
+    result = run_cli("--bundle", bundle / name, "--source", folder, "--no-detect")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    window = FaceWindow(EmotionModel(bundle, name.split(".")[1], name.split("_")[1].split(".")[0], streaming=False))
+    expected = [p for p in (window.push(f) for f in frames) if p is not None]
+    for line, probabilities in zip(lines, expected, strict=True):
+        np.testing.assert_allclose(list(line["probabilities"].values()), probabilities, atol=1e-6)
+
+
+def test_a_bare_encoder_file_is_refused_with_a_hint(faces):
+    bundle, folder, _ = faces
+    result = run_cli("--bundle", bundle / "encoder_int8.tflite", "--source", folder, "--no-detect")
+    assert result.exit_code == 1 and "a bare model file must take" in result.output
+
+
+def test_a_failing_camera_is_reopened_with_growing_back_off():
+    from fer_edge.errors import CameraError
+    from fer_edge.sources import Frame, SourceStats, reconnecting
+
+    opened, waits = [], []
+
+    def camera():
+        opened.append(1)
+        if len(opened) in (1, 2, 4):
+            raise CameraError("camera 0 stopped delivering frames")
+        yield Frame(np.zeros((4, 4), np.uint8), 0, 0.0)
+        if len(opened) == 3:
+            raise CameraError("camera 0 stopped delivering frames")
+
+    stats = SourceStats()
+    frames = list(reconnecting(camera, stats, sleep=waits.append))
+    assert [f.index for f in frames] == [0, 1]  # indices keep counting across reconnects
+    assert waits == [0.5, 1.0, 0.5, 1.0] and stats.reconnects == 4  # doubles; starts again once frames flow
