@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ONNX from the trained model (native LSTM nodes) vs from its unrolled twin (LSTMs as matrix products):
 size, single-thread latency of one 3-frame window, and parity with Keras on the run's held-out split,
-in float32 and static int8 (calibrated on the run's training sequences).
+in float32 and static int8 with per-tensor and per-channel weights (calibrated on the run's training sequences).
 
     python benchmarks/onnx_lstm_vs_unrolled.py runs/seed-w1 [--data ../shared/data/CK+48] [--runs 200]
 """
@@ -40,9 +40,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name, model in (("native-lstm", run.model), ("unrolled", unrolled_twin(run.model, run.width))):
             float_path, int8_path = Path(scratch) / f"{name}.onnx", Path(scratch) / f"{name}_int8.onnx"
+            channel_path = Path(scratch) / f"{name}_int8_per_channel.onnx"
             to_onnx(model, float_path)
             quantize_onnx(float_path, int8_path, calib.frames)
-            for precision, path in (("float32", float_path), ("int8", int8_path)):
+            quantize_onnx(float_path, channel_path, calib.frames, per_channel=True)
+            variants = (("float32", float_path), ("int8", int8_path), ("int8 per-channel", channel_path))
+            for precision, path in variants:
                 session = open_model(path, threads=1)
                 window = test.frames[:1]
                 results[f"{name} {precision}"] = {
@@ -50,11 +53,11 @@ def main() -> None:
                     "latency": time_calls(lambda s=session, w=window: s.run(w), runs=args.runs),
                     **parity(session.run(test.frames), reference, test.labels),
                 }
-    print(f"{'variant':<22} {'MB':>6} {'p50 ms':>7} {'p90 ms':>7} {'acc':>6} {'agree':>6} {'max|dp|':>8}")
+    print(f"{'variant':<30} {'MB':>6} {'p50 ms':>7} {'p90 ms':>7} {'acc':>6} {'agree':>6} {'max|dp|':>8}")
     for key, value in results.items():
         if isinstance(value, dict):
             print(
-                f"{key:<22} {value['bytes'] / 1e6:>6.2f} {value['latency']['p50_ms']:>7.2f} "
+                f"{key:<30} {value['bytes'] / 1e6:>6.2f} {value['latency']['p50_ms']:>7.2f} "
                 f"{value['latency']['p90_ms']:>7.2f} {value['accuracy']:>6.1%} {value['agreement_with_keras']:>6.1%} "
                 f"{value['max_probability_difference']:>8.3f}"
             )
