@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
-    python3 tasks.py main       set up .venv, show the data, train the seed recipe on CK+48, export int8 TFLite/ONNX
+    python3 tasks.py main       set up .venv, show the data, train the seed recipe on CK+48, export int8 TFLite/ONNX,
+                                benchmark the bundle (about 25 min on 2 cores)
     python3 tasks.py test       set up .venv, lint, run the test suite
+    python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
     python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
@@ -24,6 +26,9 @@ STAMP = VENV / ".fer-edge-installed"
 
 # Chosen by subject-independent 5-fold CV (README, Results), never by the 70/30 held-out split.
 MAIN_RECIPE = "seed"
+
+# The sizes of the README's bench table, all with the main recipe on the seed 70/30 split.
+BENCH_WIDTHS = ("1", "0.5", "0.25")
 
 # Each run of the README's results table: (run folder, arguments).
 RESULT_RUNS = [
@@ -72,6 +77,19 @@ def main() -> None:
         f"bundles/main-{MAIN_RECIPE}-w1",
         "--force",
     )
+    fer_edge("bench", f"bundles/main-{MAIN_RECIPE}-w1", "--data", DATA, "--out", "reports/bench-main", "--force")
+
+
+def bench() -> None:
+    setup()
+    bundles = []
+    for width in BENCH_WIDTHS:
+        run_dir, bundle = f"runs/{MAIN_RECIPE}-w{width}", f"bundles/{MAIN_RECIPE}-w{width}"
+        if not (ROOT / run_dir / "model.keras").exists():
+            fer_edge("train", "--data", DATA, "--recipe", MAIN_RECIPE, "--width", width, "--out", run_dir, "--force")
+        fer_edge("export", run_dir, "--int8", "--data", DATA, "--out", bundle, "--force")
+        bundles.append(bundle)
+    fer_edge("bench", *bundles, "--data", DATA, "--threads", "1,2", "--out", "reports/bench", "--force")
 
 
 def test() -> None:
@@ -88,7 +106,7 @@ def reproduce() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"setup": setup, "main": main, "test": test, "reproduce": reproduce}
+    commands = {"setup": setup, "main": main, "test": test, "bench": bench, "reproduce": reproduce}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python3 tasks.py {{{','.join(commands)}}}\n\n{__doc__}")
     try:

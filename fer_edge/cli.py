@@ -184,6 +184,7 @@ def run_command(
     lost_after: Annotated[int, typer.Option(help="Frames without a face before the window resets.")] = 5,
     smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
     min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
+    max_failures: Annotated[int, typer.Option(help="Failed camera reads in a row before the camera is lost.")] = 10,
     reconnect: Annotated[
         bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
     ] = False,
@@ -223,6 +224,7 @@ def run_command(
         lost_after=lost_after,
         smoothing=smoothing,
         min_confidence=min_confidence,
+        max_failures=max_failures,
         reconnect=reconnect,
     )
     stats = RunStats()

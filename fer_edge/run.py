@@ -95,7 +95,7 @@ class RunStats:
         }
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return image
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
@@ -160,7 +160,7 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
             reset()
             shape = frame.image.shape
         t0 = time.perf_counter_ns()
-        gray = _gray(frame.image)
+        gray = to_gray(frame.image)
         if detector is not None and (box is None or frame.index % config.detect_every == 0):
             found = detector.largest_face(gray)
             if found is None:

@@ -1,0 +1,69 @@
+"""The model that ships inside the package: files match their manifest, it runs, and on real CK+48 faces
+placed on larger frames the runtime finds them and predicts what the whole model gives for the same crops."""
+
+import numpy as np
+
+from fer_edge.bench.clip import write_face_clip
+from fer_edge.dataset import load_sequences
+from fer_edge.default_model import DEFAULT_BUNDLE, resolve_bundle
+from fer_edge.detect import crop
+from fer_edge.hashing import sha256_file
+from fer_edge.manifest import read_manifest
+from fer_edge.model import EmotionModel
+from fer_edge.preprocess import preprocess_frame
+from fer_edge.run import RunConfig, RunStats, steps, to_gray
+from fer_edge.sources import SourceStats, open_source
+
+SHIPPED_LIMIT = 8_000_000
+
+
+def test_shipped_files_match_their_manifest_and_fit_the_size_limit():
+    manifest = read_manifest(DEFAULT_BUNDLE)
+    assert {(a.format, a.precision) for a in manifest.artifacts} == {("tflite", "int8")}
+    assert {a.part for a in manifest.artifacts} == {"full", "encoder", "head"}
+    for artifact in manifest.artifacts:
+        assert sha256_file(DEFAULT_BUNDLE / artifact.file) == artifact.sha256
+    assert sum(a.bytes for a in manifest.artifacts) <= SHIPPED_LIMIT
+    assert "made_by" in manifest.notes and manifest.calibration["count"] > 0
+    assert resolve_bundle(None) == DEFAULT_BUNDLE
+
+
+def test_shipped_model_runs_streaming_and_whole_window_alike():
+    frames = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    streaming = EmotionModel(DEFAULT_BUNDLE).predict_window(frames)
+    whole = EmotionModel(DEFAULT_BUNDLE, streaming=False).predict_window(frames)
+    assert streaming.shape == (5,) and abs(float(streaming.sum()) - 1) < 0.02
+    assert streaming.argmax() == whole.argmax()
+
+
+def test_runtime_reads_ck48_pngs_into_exactly_the_training_arrays(real_ck48, tmp_path):
+    sequences = load_sequences(real_ck48)
+    sid = str(sequences.ids[0])  # e.g. "happy/S010_006"
+    emotion, stem = sid.split("/")
+    source = open_source(f"{real_ck48 / emotion}/{stem}_*", SourceStats())  # the files in frame order
+    runtime = [preprocess_frame(to_gray(frame.image)) for frame in source]
+    assert len(runtime) >= 3
+    np.testing.assert_array_equal(np.stack(runtime[-3:]), sequences.frames[0])  # a sequence keeps its last 3
+
+
+def test_ck48_faces_on_large_frames_are_found_reset_and_predicted_like_the_whole_model(real_ck48, tmp_path):
+    manifest = read_manifest(DEFAULT_BUNDLE)
+    test = load_sequences(real_ck48).select(manifest.heldout_metrics["ids"][:20])
+    segments = write_face_clip(test.frames, tmp_path / "clip.avi")
+    stats = RunStats()
+    found = list(steps(RunConfig(source=str(tmp_path / "clip.avi"), bundle=str(DEFAULT_BUNDLE)), stats))
+    whole = EmotionModel(DEFAULT_BUNDLE, streaming=False)
+    correct = 0
+    for segment in segments:
+        inside = [s for s in found if segment.first <= s.frame.index < segment.first + segment.length]
+        assert all(s.box is not None for s in inside), f"a face of sequence {segment.sequence} was missed"
+        predicted = [s for s in inside if s.prediction is not None]
+        assert len(predicted) == 1, "exactly one full window per sequence: the window must reset in between"
+        crops = np.stack([preprocess_frame(crop(to_gray(s.frame.image), s.box)) for s in inside])
+        expected = whole.predict_window(crops)
+        got = np.array(list(predicted[0].prediction.probabilities.values()))
+        assert got.argmax() == expected.argmax()
+        correct += predicted[0].prediction.label == test.classes[test.labels[segment.sequence]]
+    assert stats.faces == 3 * len(segments) and stats.resets == len(segments) - 1
+    print(f"held-out accuracy through the runtime on 640x480 frames: {correct}/{len(segments)}")
+    assert correct >= len(segments) // 2  # far above chance (20 %); the real figure is in the bench report
