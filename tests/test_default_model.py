@@ -64,6 +64,6 @@ def test_ck48_faces_on_large_frames_are_found_reset_and_predicted_like_the_whole
         got = np.array(list(predicted[0].prediction.probabilities.values()))
         assert got.argmax() == expected.argmax()
         correct += predicted[0].prediction.label == test.classes[test.labels[segment.sequence]]
-    assert stats.faces == 3 * len(segments) and stats.resets == len(segments) - 1
+    assert stats.faces == 3 * len(segments) and stats.resets == len(segments)  # the clip ends with empty frames
     print(f"held-out accuracy through the runtime on 640x480 frames: {correct}/{len(segments)}")
     assert correct >= len(segments) // 2  # far above chance (20 %); the real figure is in the bench report
