@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.errors import InputSpecError, MissingExtraError, ModelLoadError
+from fer_edge.modelfile import check_model_file
 
 TFLITE_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
@@ -129,7 +130,9 @@ class OnnxModel:
 
 
 def open_model(path: Path, threads: int | None = None) -> TFLiteModel | OnnxModel:
+    """The file is checked (fer_edge.modelfile) before a native runtime parses it."""
     path = Path(path)
+    check_model_file(path)
     if path.suffix == ".tflite":
         return TFLiteModel(path, threads)
     if path.suffix == ".onnx":
