@@ -53,6 +53,11 @@ def tflite_interpreter_class(preferred: str | None = None):
             return importlib.import_module(module).Interpreter
         except ImportError:
             continue
+    if preferred:
+        package = {v: k for k, v in TFLITE_BACKENDS.items()}.get(preferred, preferred)
+        raise MissingExtraError(
+            f"the TFLite backend {package} is not installed; install it with: pip install {package}"
+        )
     raise MissingExtraError(
         "no TFLite runtime is installed; install one with: pip install ai-edge-litert (or tflite-runtime on 32-bit ARM)"
     )
@@ -129,12 +134,21 @@ class OnnxModel:
         )
 
 
-def open_model(path: Path, threads: int | None = None) -> TFLiteModel | OnnxModel:
-    """The file is checked (fer_edge.modelfile) before a native runtime parses it."""
+TFLITE_BACKENDS = {
+    "ai-edge-litert": TFLITE_MODULES[0],
+    "tflite-runtime": TFLITE_MODULES[1],
+    "tensorflow": TFLITE_MODULES[2],
+}
+
+
+def open_model(path: Path, threads: int | None = None, tflite_backend: str | None = None) -> TFLiteModel | OnnxModel:
+    """The file is checked (fer_edge.modelfile) before a native runtime parses it.
+
+    tflite_backend: one of TFLITE_BACKENDS to force it; None tries them in that order."""
     path = Path(path)
     check_model_file(path)
     if path.suffix == ".tflite":
-        return TFLiteModel(path, threads)
+        return TFLiteModel(path, threads, TFLITE_BACKENDS[tflite_backend] if tflite_backend else None)
     if path.suffix == ".onnx":
         return OnnxModel(path, threads)
     raise ModelLoadError(f"{path} is neither a .tflite nor an .onnx model")

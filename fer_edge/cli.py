@@ -176,6 +176,10 @@ def run_command(
     precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
     streaming: Annotated[bool, typer.Option(help="Encoder once per new frame + head (else the whole window).")] = True,
     threads: Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")] = None,
+    tflite_backend: Annotated[
+        str | None, typer.Option(help="Force ai-edge-litert, tflite-runtime or tensorflow (default: first found).")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="Check model files against the manifest's sha256.")] = True,
     detect: Annotated[
         bool, typer.Option(help="Find the largest face; --no-detect: frames are already face crops.")
     ] = True,
@@ -218,6 +222,8 @@ def run_command(
         precision=precision,
         streaming=streaming,
         threads=threads,
+        tflite_backend=tflite_backend,
+        verify=verify,
         detect=detect,
         detect_every=detect_every,
         margin=margin,

@@ -82,6 +82,7 @@ class EmotionModel:
         streaming: bool = True,
         threads: int | None = None,
         verify: bool = True,
+        tflite_backend: str | None = None,
     ):
         self.bundle = Path(bundle)
         if self.bundle.is_file():
@@ -105,7 +106,7 @@ class EmotionModel:
                     + ", ".join(f"{p} {f}" for f, p in available)
                 )
             path = _checked_path(self.bundle, artifact, verify)
-            model = open_model(path, threads)
+            model = open_model(path, threads, tflite_backend)
             _check_input(model, artifact, path)
             self.parts[part] = model
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from fer_edge.backends import TFLITE_BACKENDS
 from fer_edge.buffer import FaceWindow
 from fer_edge.detect import Box, FaceDetector, crop
 from fer_edge.errors import UsageError
@@ -30,6 +31,8 @@ class RunConfig:
     precision: str = "int8"
     streaming: bool = True
     threads: int | None = None
+    tflite_backend: str | None = None  # None: ai-edge-litert, else tflite-runtime, else tensorflow.lite
+    verify: bool = True  # check every model file's sha256 against the manifest before loading
     detect: bool = True
     detect_every: int = 1  # run the detector every N frames, reuse the box in between
     detect_width: int = 320
@@ -45,6 +48,8 @@ class RunConfig:
             raise UsageError("--detect-every and --max-failures must be at least 1, --lost-after at least 0")
         if not 0 <= self.smoothing < 1 or not 0 <= self.min_confidence <= 1:
             raise UsageError("--smoothing must be in [0, 1) and --min-confidence in [0, 1]")
+        if self.tflite_backend is not None and self.tflite_backend not in TFLITE_BACKENDS:
+            raise UsageError(f"--tflite-backend takes {', '.join(TFLITE_BACKENDS)}, got {self.tflite_backend!r}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
 
@@ -141,7 +146,15 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
     """Every frame of config.source with its face box and prediction (for overlays); see `predictions`."""
     config.validate()
     stats = stats or RunStats()
-    model = EmotionModel(config.bundle, config.format, config.precision, config.streaming, config.threads)
+    model = EmotionModel(
+        config.bundle,
+        config.format,
+        config.precision,
+        config.streaming,
+        config.threads,
+        verify=config.verify,
+        tflite_backend=config.tflite_backend,
+    )
     detector = FaceDetector(config.detect_width) if config.detect else None
     window = FaceWindow(model)
     box: Box | None = None

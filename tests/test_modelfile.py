@@ -57,7 +57,9 @@ def test_damaged_onnx_files_are_refused_before_native_code(tmp_path, make, fragm
 def test_onnx_with_external_data_is_refused(tmp_path):
     onnx = pytest.importorskip("onnx", reason="the onnx package (train extra) writes the external-data file")
     model = onnx.load(str(ONNX))
-    onnx.save_model(model, str(tmp_path / "model.onnx"), save_as_external_data=True, size_threshold=0)
+    onnx.save_model(
+        model, str(tmp_path / "model.onnx"), save_as_external_data=True, location="model.onnx.data", size_threshold=0
+    )
     assert (tmp_path / "model.onnx.data").exists()
     with pytest.raises(ModelLoadError, match="external data"):
         check_model_file(tmp_path / "model.onnx")

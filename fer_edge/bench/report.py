@@ -45,7 +45,8 @@ def markdown(results: dict) -> str:
         "",
     ]
     for key, ceiling in results["ceilings"].items():
-        lines.append(f"- int8 ceiling, {key} thread(s): {ceiling['macs_per_second'] / 1e9:.1f} G MAC/s (one 3x3 conv)")
+        shapes = ", ".join(f"{k} {v['macs_per_second'] / 1e9:.1f}" for k, v in ceiling["shapes"].items())
+        lines.append(f"- int8 ceiling, {key} thread(s): {ceiling['macs_per_second'] / 1e9:.1f} G MAC/s ({shapes})")
     lines.append("")
     for t in threads:
         lines += [

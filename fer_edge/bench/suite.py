@@ -273,7 +273,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
         for threads in config.threads:
             results["ceilings"][f"{fmt} {threads}"] = measure_ceiling(fmt, threads, config.runs, config.warmup)
             rate = results["ceilings"][f"{fmt} {threads}"]["macs_per_second"]
-            log(f"int8 ceiling ({fmt}, {threads} thread(s)): {rate / 1e9:.1f} G MAC/s (one 3x3 conv, 128 ch, 24x24)")
+            log(f"int8 ceiling ({fmt}, {threads} thread(s)): {rate / 1e9:.1f} G MAC/s (best single int8 3x3 conv)")
     first_test = None
     for name in config.bundles:
         bundle = Path(name)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Run fer-edge's runtime on emulated arm64 (Raspberry Pi 4's Cortex-A72) and compare it with this machine.
+
+Builds, in a cache folder outside the repo (default ~/.cache/fer-edge/pi), a Python 3.11 root from Debian
+bookworm's arm64 packages (what Raspberry Pi OS 64-bit is built on) and the registry's aarch64 wheels, then runs
+with `qemu-aarch64-static` (Debian package qemu-user-static) and QEMU_CPU=cortex-a72:
+  1. the parity check: the shipped default model on held-out CK+48 sequences (seeded random windows when
+     CK+48 is absent), predicted classes and probabilities compared with this machine's;
+  2. `fer-edge run` on a short clip of those faces (the video path: picamera2 is not needed).
+Nothing binary enters the repository. Emulated time says nothing about a real Pi's speed.
+
+    python benchmarks/pi_check.py [--runtime tflite-runtime] [--cpu cortex-a72] [--out reports/pi_check.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEBIAN_PACKAGES = (
+    "python3.11-minimal libpython3.11-minimal libpython3.11-stdlib libc6 zlib1g libexpat1 libffi8 libgcc-s1 "
+    "libstdc++6 libssl3 libbz2-1.0 liblzma5 libsqlite3-0 libncursesw6 libtinfo6 libreadline8 libuuid1 "
+    "libcrypt1 libgomp1 libdb5.3 libnsl2 libtirpc3"
+).split()
+PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
+RUNTIMES = {  # --runtime -> what pip installs next to the base runtime (numpy<2 for tflite-runtime's sake)
+    "tflite-runtime": ["tflite-runtime==2.14.0"],
+    "ai-edge-litert": ["ai-edge-litert"],
+    "ai-edge-litert==2.1.0": ["ai-edge-litert==2.1.0"],
+    "onnxruntime": [],
+}
+BASE = ["numpy<2", "opencv-python-headless<5", "onnxruntime", "typer"]
+
+PARITY = r"""
+import json, sys, numpy as np
+from fer_edge.default_model import DEFAULT_BUNDLE
+from fer_edge.model import EmotionModel
+fmt, backend = sys.argv[3], (sys.argv[4] or None)
+model = EmotionModel(DEFAULT_BUNDLE, fmt, "int8", streaming=True, tflite_backend=backend)
+windows = np.load(sys.argv[1])["windows"]
+json.dump({"probabilities": [model.predict_window(w).tolist() for w in windows]}, open(sys.argv[2], "w"))
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", choices=sorted(RUNTIMES), default="tflite-runtime")
+    parser.add_argument("--cpu", default="cortex-a72", help="QEMU_CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5), max")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fer-edge" / "pi")
+    parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "CK+48")
+    parser.add_argument("--sequences", type=int, default=12, help="held-out sequences to compare")
+    parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
+    args = parser.parse_args(argv)
+    if args.sequences < 1:
+        parser.error("--sequences must be at least 1")
+    return args
+
+
+def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
+    """Parity of two (N, classes) probability arrays: same predicted classes, largest difference."""
+    if reference.shape != emulated.shape:
+        raise ValueError(f"shapes differ: {reference.shape} on x86, {emulated.shape} emulated")
+    same = reference.argmax(1) == emulated.argmax(1)
+    return {
+        "windows": int(len(same)),
+        "same_class": int(same.sum()),
+        "max_probability_difference": float(np.max(np.abs(reference - emulated))),
+        "passed": bool(same.all()),
+    }
+
+
+def report_lines(report: dict) -> list[str]:
+    lines = [f"arm64 emulation ({report['cpu']}, {report['runtime']}): {report['status']}"]
+    for fmt, parity in report.get("parity", {}).items():
+        lines.append(
+            f"  {fmt} int8 streaming: {parity['same_class']}/{parity['windows']} same class, "
+            f"max |dp| {parity['max_probability_difference']:.2g}"
+        )
+    if "run" in report:
+        run = report["run"]
+        lines.append(f"  fer-edge run on a clip: exit {run['exit']}, {run['predictions']} predictions")
+    return lines
+
+
+def build_root(cache: Path) -> Path:
+    root = cache / "root"
+    if (root / "usr" / "bin" / "python3.11").exists():
+        return root
+    lists, debs = cache / "lists", cache / "debs"
+    for folder in (lists / "partial", debs, cache / "aptcache" / "archives" / "partial"):
+        folder.mkdir(parents=True, exist_ok=True)
+    apt = ["apt-get", "-q", "-oAPT::Architecture=arm64", "-oAPT::Architectures=arm64"]
+    apt += [f"-oDir::State::Lists={lists}", f"-oDir::Cache={cache / 'aptcache'}"]
+    subprocess.run([*apt, "update"], check=True, capture_output=True)
+    subprocess.run([*apt, "download", *DEBIAN_PACKAGES], check=True, cwd=debs, capture_output=True)
+    for deb in debs.glob("*.deb"):
+        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+    return root
+
+
+def install_wheels(cache: Path, runtime: str) -> Path:
+    site = cache / f"site-{runtime}"
+    if site.exists():
+        return site
+    wheels = cache / f"wheels-{runtime}"
+    command = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11"]
+    command += ["--implementation", "cp", "-d", str(wheels)] + [f"--platform={p}" for p in PLATFORMS]
+    subprocess.run([*command, *BASE, *RUNTIMES[runtime]], check=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache))
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(tmp)
+    tmp.rename(site)
+    return site
+
+
+def emulate(root: Path, site: Path, cpu: str, args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    qemu = shutil.which("qemu-aarch64-static")
+    if qemu is None:
+        raise SystemExit("qemu-aarch64-static not found; install it with: sudo apt install qemu-user-static")
+    env = {**os.environ, "QEMU_CPU": cpu, "PYTHONPATH": f"{site}:{REPO}", "PYTHONNOUSERSITE": "1"}
+    command = [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3.11"), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from fer_edge.bench.clip import write_face_clip
+    from fer_edge.dataset import load_sequences
+    from fer_edge.default_model import DEFAULT_BUNDLE
+    from fer_edge.manifest import read_manifest
+    from fer_edge.model import EmotionModel
+
+    manifest = read_manifest(DEFAULT_BUNDLE)
+    if (args.data / "happy").is_dir():
+        ids = manifest.heldout_metrics["ids"][: args.sequences]
+        windows = load_sequences(args.data, tuple(manifest.classes)).select(ids).frames
+    else:
+        print(f"CK+48 not found at {args.data}: comparing on seeded random windows")
+        windows = np.random.default_rng(0).random((args.sequences, 3, 48, 48, 1), dtype=np.float32)
+    root, site = build_root(args.cache), install_wheels(args.cache, args.runtime)
+    report: dict = {"cpu": args.cpu, "runtime": args.runtime, "status": "passed", "parity": {}}
+    formats = ["onnx"] if args.runtime == "onnxruntime" else ["tflite", "onnx"]
+    backend = {"tflite-runtime": "tflite-runtime"}.get(args.runtime, "ai-edge-litert")
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs = Path(scratch) / "windows.npz"
+        np.savez(inputs, windows=windows)
+        for fmt in formats:
+            reference = np.stack([EmotionModel(DEFAULT_BUNDLE, fmt, "int8").predict_window(w) for w in windows])
+            output = Path(scratch) / f"{fmt}.json"
+            done = emulate(root, site, args.cpu, ["-c", PARITY, str(inputs), str(output), fmt, backend])
+            if done.returncode != 0:
+                report["status"] = "failed"
+                report["parity"][fmt] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
+                continue
+            emulated = np.asarray(json.loads(output.read_text())["probabilities"], dtype=np.float32)
+            report["parity"][fmt] = compare(reference, emulated)
+            if not report["parity"][fmt]["passed"]:
+                report["status"] = "failed"
+        clip = Path(scratch) / "clip.avi"
+        write_face_clip(windows[:3], clip)
+        command = ["-m", "fer_edge.cli", "run", "--source", str(clip), "--threads", "1"]
+        if args.runtime == "tflite-runtime":
+            command += ["--tflite-backend", "tflite-runtime"]
+        elif args.runtime == "onnxruntime":
+            command += ["--format", "onnx"]
+        done = emulate(root, site, args.cpu, command)
+        predictions = sum(line.startswith("{") for line in done.stdout.splitlines())
+        report["run"] = {"exit": done.returncode, "predictions": predictions, "summary": done.stderr.strip()[-400:]}
+        if done.returncode != 0 or predictions == 0:
+            report["status"] = "failed"
+    for line in report_lines({**report, "parity": {k: v for k, v in report["parity"].items() if "error" not in v}}):
+        print(line)
+    for fmt, parity in report["parity"].items():
+        if "error" in parity:
+            print(f"  {fmt}: {parity['error']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if report["status"] == "passed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
