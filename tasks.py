@@ -5,6 +5,7 @@
                                 benchmark the bundle (about 25 min on 2 cores)
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
+    python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
     python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
@@ -92,6 +93,19 @@ def bench() -> None:
     fer_edge("bench", *bundles, "--data", DATA, "--threads", "1,2", "--out", "reports/bench", "--force")
 
 
+def pi_check() -> None:
+    """Optional (needs qemu-user-static, Debian's arm64 packages and PyPI's aarch64 wheels; several minutes)."""
+    setup()
+    failed = False
+    for runtime in ("tflite-runtime", "ai-edge-litert"):
+        out = f"reports/pi_check-{runtime}.json"
+        command = [str(BIN / "python"), "benchmarks/pi_check.py", "--runtime", runtime, "--out", out]
+        done = subprocess.run(command, cwd=ROOT)
+        failed |= done.returncode != 0
+    if failed:
+        sys.exit(1)
+
+
 def test() -> None:
     setup()
     run(str(BIN / "ruff"), "check", ".")
@@ -106,7 +120,14 @@ def reproduce() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"setup": setup, "main": main, "test": test, "bench": bench, "reproduce": reproduce}
+    commands = {
+        "setup": setup,
+        "main": main,
+        "test": test,
+        "bench": bench,
+        "pi-check": pi_check,
+        "reproduce": reproduce,
+    }
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python3 tasks.py {{{','.join(commands)}}}\n\n{__doc__}")
     try:

@@ -4,8 +4,9 @@
 Builds, in a cache folder outside the repo (default ~/.cache/fer-edge/pi), a Python 3.11 root from Debian
 bookworm's arm64 packages (what Raspberry Pi OS 64-bit is built on) and the registry's aarch64 wheels, then runs
 with `qemu-aarch64-static` (Debian package qemu-user-static) and QEMU_CPU=cortex-a72:
-  1. the parity check: the shipped default model on held-out CK+48 sequences (seeded random windows when
-     CK+48 is absent), predicted classes and probabilities compared with this machine's;
+  1. the parity check: the int8 streaming model of a bundle (default: the shipped one, TFLite only; pass
+     --bundle with ONNX files for --runtime onnxruntime) on held-out CK+48 sequences (seeded random windows
+     when CK+48 is absent), predicted classes and probabilities compared with this machine's;
   2. `fer-edge run` on a short clip of those faces (the video path: picamera2 is not needed).
 Nothing binary enters the repository. Emulated time says nothing about a real Pi's speed.
 
@@ -43,10 +44,9 @@ BASE = ["numpy<2", "opencv-python-headless<5", "onnxruntime", "typer"]
 
 PARITY = r"""
 import json, sys, numpy as np
-from fer_edge.default_model import DEFAULT_BUNDLE
 from fer_edge.model import EmotionModel
-fmt, backend = sys.argv[3], (sys.argv[4] or None)
-model = EmotionModel(DEFAULT_BUNDLE, fmt, "int8", streaming=True, tflite_backend=backend)
+bundle, fmt, backend = sys.argv[3], sys.argv[4], (sys.argv[5] or None)
+model = EmotionModel(bundle, fmt, "int8", streaming=True, tflite_backend=backend)
 windows = np.load(sys.argv[1])["windows"]
 json.dump({"probabilities": [model.predict_window(w).tolist() for w in windows]}, open(sys.argv[2], "w"))
 """
@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", choices=sorted(RUNTIMES), default="tflite-runtime")
     parser.add_argument("--cpu", default="cortex-a72", help="QEMU_CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5), max")
+    parser.add_argument("--bundle", type=Path, default=None, help="bundle to check (default: the shipped model)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fer-edge" / "pi")
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "CK+48")
     parser.add_argument("--sequences", type=int, default=12, help="held-out sequences to compare")
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     from fer_edge.manifest import read_manifest
     from fer_edge.model import EmotionModel
 
-    manifest = read_manifest(DEFAULT_BUNDLE)
+    bundle = args.bundle or DEFAULT_BUNDLE
+    manifest = read_manifest(bundle)
     if (args.data / "happy").is_dir():
         ids = manifest.heldout_metrics["ids"][: args.sequences]
         windows = load_sequences(args.data, tuple(manifest.classes)).select(ids).frames
@@ -150,15 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         windows = np.random.default_rng(0).random((args.sequences, 3, 48, 48, 1), dtype=np.float32)
     root, site = build_root(args.cache), install_wheels(args.cache, args.runtime)
     report: dict = {"cpu": args.cpu, "runtime": args.runtime, "status": "passed", "parity": {}}
-    formats = ["onnx"] if args.runtime == "onnxruntime" else ["tflite", "onnx"]
+    available = {a.format for a in manifest.artifacts if a.precision == "int8"}
+    formats = [f for f in ("tflite", "onnx") if f in available and (f == "onnx") == (args.runtime == "onnxruntime")]
+    if not formats:
+        raise SystemExit(f"{bundle} has no int8 model for {args.runtime}; pass --bundle with one")
     backend = {"tflite-runtime": "tflite-runtime"}.get(args.runtime, "ai-edge-litert")
     with tempfile.TemporaryDirectory() as scratch:
         inputs = Path(scratch) / "windows.npz"
         np.savez(inputs, windows=windows)
         for fmt in formats:
-            reference = np.stack([EmotionModel(DEFAULT_BUNDLE, fmt, "int8").predict_window(w) for w in windows])
+            reference = np.stack([EmotionModel(bundle, fmt, "int8").predict_window(w) for w in windows])
             output = Path(scratch) / f"{fmt}.json"
-            done = emulate(root, site, args.cpu, ["-c", PARITY, str(inputs), str(output), fmt, backend])
+            done = emulate(root, site, args.cpu, ["-c", PARITY, str(inputs), str(output), str(bundle), fmt, backend])
             if done.returncode != 0:
                 report["status"] = "failed"
                 report["parity"][fmt] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["status"] = "failed"
         clip = Path(scratch) / "clip.avi"
         write_face_clip(windows[:3], clip)
-        command = ["-m", "fer_edge.cli", "run", "--source", str(clip), "--threads", "1"]
+        command = ["-m", "fer_edge.cli", "run", "--bundle", str(bundle), "--source", str(clip), "--threads", "1"]
         if args.runtime == "tflite-runtime":
             command += ["--tflite-backend", "tflite-runtime"]
         elif args.runtime == "onnxruntime":
