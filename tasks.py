@@ -6,6 +6,7 @@
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
     python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
+                                (QEMU=/path/to/qemu-aarch64 picks the emulator; ai-edge-litert >= 2.2 needs qemu >= 10)
     python3 tasks.py reproduce  every training run behind the README's results table (about 2.5 h on 2 cores)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
@@ -100,6 +101,7 @@ def pi_check() -> None:
     for runtime in ("tflite-runtime", "ai-edge-litert"):
         out = f"reports/pi_check-{runtime}.json"
         command = [str(BIN / "python"), "benchmarks/pi_check.py", "--runtime", runtime, "--out", out]
+        command += ["--qemu", os.environ.get("QEMU", "qemu-aarch64-static")]
         done = subprocess.run(command, cwd=ROOT)
         failed |= done.returncode != 0
     if failed:

@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", choices=sorted(RUNTIMES), default="tflite-runtime")
     parser.add_argument("--cpu", default="cortex-a72", help="QEMU_CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5), max")
+    parser.add_argument("--qemu", default="qemu-aarch64-static", help="the user-mode emulator to run with")
     parser.add_argument("--bundle", type=Path, default=None, help="bundle to check (default: the shipped model)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fer-edge" / "pi")
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "CK+48")
@@ -81,7 +82,8 @@ def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
 
 
 def report_lines(report: dict) -> list[str]:
-    lines = [f"arm64 emulation ({report['cpu']}, {report['runtime']}): {report['status']}"]
+    qemu = f", {report['qemu']}" if report.get("qemu") else ""
+    lines = [f"arm64 emulation ({report['cpu']}, {report['runtime']}{qemu}): {report['status']}"]
     for fmt, parity in report.get("parity", {}).items():
         lines.append(
             f"  {fmt} int8 streaming: {parity['same_class']}/{parity['windows']} same class, "
@@ -125,10 +127,10 @@ def install_wheels(cache: Path, runtime: str) -> Path:
     return site
 
 
-def emulate(root: Path, site: Path, cpu: str, args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
-    qemu = shutil.which("qemu-aarch64-static")
-    if qemu is None:
-        raise SystemExit("qemu-aarch64-static not found; install it with: sudo apt install qemu-user-static")
+def emulate(
+    root: Path, site: Path, cpu: str, args: list[str], emulator: str = "qemu-aarch64-static", timeout: int = 900
+) -> subprocess.CompletedProcess:
+    qemu = shutil.which(emulator)
     env = {**os.environ, "QEMU_CPU": cpu, "PYTHONPATH": f"{site}:{REPO}", "PYTHONNOUSERSITE": "1"}
     command = [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3.11"), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
@@ -151,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CK+48 not found at {args.data}: comparing on seeded random windows")
         windows = np.random.default_rng(0).random((args.sequences, 3, 48, 48, 1), dtype=np.float32)
     root, site = build_root(args.cache), install_wheels(args.cache, args.runtime)
-    report: dict = {"cpu": args.cpu, "runtime": args.runtime, "status": "passed", "parity": {}}
+    if shutil.which(args.qemu) is None:
+        raise SystemExit(f"{args.qemu} not found; install it with: sudo apt install qemu-user-static")
+    version = subprocess.run([args.qemu, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    report: dict = {"cpu": args.cpu, "runtime": args.runtime, "qemu": version, "status": "passed", "parity": {}}
     available = {a.format for a in manifest.artifacts if a.precision == "int8"}
     formats = [f for f in ("tflite", "onnx") if f in available and (f == "onnx") == (args.runtime == "onnxruntime")]
     if not formats:
@@ -163,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in formats:
             reference = np.stack([EmotionModel(bundle, fmt, "int8").predict_window(w) for w in windows])
             output = Path(scratch) / f"{fmt}.json"
-            done = emulate(root, site, args.cpu, ["-c", PARITY, str(inputs), str(output), str(bundle), fmt, backend])
+            command = ["-c", PARITY, str(inputs), str(output), str(bundle), fmt, backend]
+            done = emulate(root, site, args.cpu, command, args.qemu)
             if done.returncode != 0:
                 report["status"] = "failed"
                 report["parity"][fmt] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
@@ -179,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--tflite-backend", "tflite-runtime"]
         elif args.runtime == "onnxruntime":
             command += ["--format", "onnx"]
-        done = emulate(root, site, args.cpu, command)
+        done = emulate(root, site, args.cpu, command, args.qemu)
         predictions = sum(line.startswith("{") for line in done.stdout.splitlines())
         report["run"] = {"exit": done.returncode, "predictions": predictions, "summary": done.stderr.strip()[-400:]}
         if done.returncode != 0 or predictions == 0:

@@ -134,3 +134,40 @@ def test_bench_refuses_a_missing_bundle_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("error: bundle folder") and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_fold_bundles_of_one_cv_run_are_summarised_as_mean_and_spread():
+    from fer_edge.bench.report import markdown
+    from fer_edge.bench.suite import fold_summary
+
+    def row(bundle, accuracy, status="ok"):
+        return {
+            "bundle": bundle,
+            "format": "tflite",
+            "precision": "int8",
+            "mode": "streaming",
+            "status": status,
+            "accuracy": {"accuracy": accuracy},
+        }
+
+    results = {
+        "bundles": {
+            "b1": {"split": {"fold": 1}, "cv_run": "runs/cv5"},
+            "b2": {"split": {"fold": 2}, "cv_run": "runs/cv5"},
+            "b3": {"split": {"fold": 3}, "cv_run": "runs/cv5"},
+            "single": {"split": {"fold": None}, "cv_run": "runs"},
+        },
+        "rows": [row("b1", 0.8), row("b2", 0.6), row("b3", 0.1, status="failed: x"), row("single", 0.9)],
+    }
+    [group] = fold_summary(results)
+    assert group["folds"] == 2 and group["mean_accuracy"] == pytest.approx(0.7)
+    assert group["std_accuracy"] == pytest.approx(0.1) and group["run"] == "runs/cv5"
+    results.update(
+        folds=[group],
+        config={"threads": [1], "runs": 3, "warmup": 1, "data": "d"},
+        ceilings={},
+        machine={"cpu": "x", "machine": "x", "cpus": 1, "cpu_flags": [], "python": "3"},
+        versions={},
+        rows=[],
+    )
+    assert "| runs/cv5 | tflite int8 streaming | 2 | 70.0% | 10.0% |" in markdown(results)

@@ -50,6 +50,11 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
     assert manifest.source_model["twin_max_difference"] < 1e-5
     assert manifest.versions["onnx_opset"] == "17"
+    heldout = manifest.heldout_metrics  # what fer-edge bench compares with, without TensorFlow
+    assert heldout["ids"] == list(split.test) and len(heldout["labels"]) == len(split.test)
+    probabilities = np.asarray(heldout["keras_probabilities"])
+    assert probabilities.shape == (len(split.test), 5) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    assert heldout["keras_accuracy"] == np.mean(probabilities.argmax(1) == heldout["labels"])
 
 
 def test_int8_tflite_io_is_int8_with_the_models_own_quantization(bundle):

@@ -78,6 +78,19 @@ def markdown(results: dict) -> str:
                 for r in streaming
             )]
         lines.append("")
+    if results.get("folds"):
+        lines += [
+            "## Over folds (--cv runs)",
+            "",
+            "| run | artifact | folds | held-out acc mean | std |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for group in results["folds"]:
+            lines.append(
+                f"| {group['run']} | {group['format']} {group['precision']} {group['mode']} | {group['folds']} | "
+                f"{group['mean_accuracy']:.1%} | {group['std_accuracy']:.1%} |"
+            )
+        lines.append("")
     e2e = results.get("end_to_end")
     if e2e:
         summary = e2e["summary"]

@@ -254,6 +254,30 @@ def end_to_end(bundle: Path, test: Sequences, config: BenchConfig, log: Log) -> 
     return result
 
 
+def fold_summary(results: dict) -> list[dict]:
+    """Mean and spread of held-out accuracy over the folds of --cv runs: bundles whose manifests name the same
+    source run and a fold, grouped with each artifact and mode."""
+    groups: dict[tuple, list[float]] = {}
+    for row in results["rows"]:
+        info = results["bundles"][row["bundle"]]
+        if info["split"].get("fold") is None or row["status"] != "ok":
+            continue
+        key = (info["cv_run"], row["format"], row["precision"], row["mode"])
+        groups.setdefault(key, []).append(row["accuracy"]["accuracy"])
+    return [
+        {
+            "run": run,
+            "format": fmt,
+            "precision": precision,
+            "mode": mode,
+            "folds": len(values),
+            "mean_accuracy": float(np.mean(values)),
+            "std_accuracy": float(np.std(values)),
+        }
+        for (run, fmt, precision, mode), values in groups.items()
+    ]
+
+
 def run_bench(config: BenchConfig, log: Log = print) -> dict:
     """Measure everything; the caller writes the report (see fer_edge.bench.report)."""
     config.validate()
@@ -285,6 +309,8 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
         results["bundles"][name] = {
             "width": width,
             "split": manifest.split,
+            # a --cv run's folds are run folders fold_1, fold_2, ... inside one run folder
+            "cv_run": str(Path(manifest.source_model.get("run", name)).parent),
             "keras": accuracy(reference, reference, test),
             "macs": macs,
         }
@@ -314,4 +340,5 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
     if config.end_to_end and first_test is not None:
         results["end_to_end"] = end_to_end(first_test[0], first_test[1], config, log)
     results["rows"] = [asdict(row) for row in results["rows"]]
+    results["folds"] = fold_summary(results)
     return results
