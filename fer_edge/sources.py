@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from fer_edge.errors import CameraError, DatasetError, InputSpecError, MissingEx
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 LOG = logging.getLogger("fer_edge")
+READ_TIMEOUT = 5.0  # seconds a camera may take for one frame before it counts as gone
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,21 @@ def image_frames(paths: list[Path], stats: SourceStats, strict: bool = False) ->
         yield Frame(image, index, time.monotonic() - started, path.name)
 
 
-def capture_frames(target: int | str, stats: SourceStats, max_failures: int, camera: bool) -> Iterator[Frame]:
+def read_within(capture: cv2.VideoCapture, seconds: float, what: str) -> tuple[bool, np.ndarray | None]:
+    """capture.read(), but a camera that stops answering (unplugged USB, a stalled driver) raises CameraError
+    after `seconds` instead of blocking forever: the read runs in a daemon thread that is abandoned."""
+    result: list = []
+    reader = threading.Thread(target=lambda: result.append(capture.read()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not result:
+        raise CameraError(f"{what} gave no frame for {seconds:g} s; is it still connected?")
+    return result[0]
+
+
+def capture_frames(
+    target: int | str, stats: SourceStats, max_failures: int, camera: bool, read_timeout: float = READ_TIMEOUT
+) -> Iterator[Frame]:
     capture = cv2.VideoCapture(target)
     what = f"camera {target}" if camera else f"video {target}"
     try:
@@ -89,7 +105,7 @@ def capture_frames(target: int | str, stats: SourceStats, max_failures: int, cam
             raise CameraError(f"cannot open {what}; {hint}")
         started, index, failures = time.monotonic(), 0, 0
         while True:
-            ok, image = capture.read()
+            ok, image = read_within(capture, read_timeout, what) if camera else capture.read()
             if not ok or image is None:
                 if not camera:
                     if stats.read == 0:

@@ -153,23 +153,3 @@ def test_a_bare_encoder_file_is_refused_with_a_hint(faces):
     bundle, folder, _ = faces
     result = run_cli("--bundle", bundle / "encoder_int8.tflite", "--source", folder, "--no-detect")
     assert result.exit_code == 1 and "a bare model file must take" in result.output
-
-
-def test_a_failing_camera_is_reopened_with_growing_back_off():
-    from fer_edge.errors import CameraError
-    from fer_edge.sources import Frame, SourceStats, reconnecting
-
-    opened, waits = [], []
-
-    def camera():
-        opened.append(1)
-        if len(opened) in (1, 2, 4):
-            raise CameraError("camera 0 stopped delivering frames")
-        yield Frame(np.zeros((4, 4), np.uint8), 0, 0.0)
-        if len(opened) == 3:
-            raise CameraError("camera 0 stopped delivering frames")
-
-    stats = SourceStats()
-    frames = list(reconnecting(camera, stats, sleep=waits.append))
-    assert [f.index for f in frames] == [0, 1]  # indices keep counting across reconnects
-    assert waits == [0.5, 1.0, 0.5, 1.0] and stats.reconnects == 4  # doubles; starts again once frames flow
