@@ -192,6 +192,8 @@ def run_command(
     reconnect: Annotated[
         bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
     ] = False,
+    max_gap: Annotated[float, typer.Option(help="Seconds between frames beyond which the window resets.")] = 1.0,
+    loop: Annotated[bool, typer.Option(help="Play a video source again and again (with --max-frames).")] = False,
     jsonl: Annotated[Path | None, typer.Option(help="Write predictions here instead of stdout.")] = None,
     show: Annotated[bool, typer.Option(help="Draw box, label and probability bars in a window (q quits).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the same overlay to this video (.mp4 or .avi).")] = None,
@@ -232,12 +234,15 @@ def run_command(
         min_confidence=min_confidence,
         max_failures=max_failures,
         reconnect=reconnect,
+        max_gap=max_gap,
+        loop=loop,
     )
+    config.validate()  # bad numbers: one usage line, before a model is loaded or a file opened
     stats = RunStats()
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
         video = OverlayVideo(stack.enter_context(atomic_path(out))) if out else None
-        stack.callback(lambda: _print_summary(stats.summary()))
+        stack.callback(lambda: stats.source.read and _print_summary(stats.summary()))  # none if nothing was read
         try:
             count = 0
             for step in steps(config, stats):

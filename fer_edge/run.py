@@ -41,11 +41,15 @@ class RunConfig:
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
     max_failures: int = 10  # failed camera reads in a row before giving up (or reconnecting)
+    max_gap: float = 1.0  # seconds between frames beyond which the window resets (not one moment of one face)
+    loop: bool = False  # a video source starts again at its end (demos, soak tests)
     reconnect: bool = False  # reopen a camera that fails, with back-off, instead of stopping
 
     def validate(self) -> None:
-        if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1:
-            raise UsageError("--detect-every and --max-failures must be at least 1, --lost-after at least 0")
+        if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1 or self.max_gap <= 0:
+            raise UsageError(
+                "--detect-every and --max-failures must be at least 1, --lost-after at least 0, --max-gap above 0"
+            )
         if not 0 <= self.smoothing < 1 or not 0 <= self.min_confidence <= 1:
             raise UsageError("--smoothing must be in [0, 1) and --min-confidence in [0, 1]")
         if self.tflite_backend is not None and self.tflite_backend not in TFLITE_BACKENDS:
@@ -167,11 +171,14 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
         window.reset()
         smoothed = None
 
-    source = open_source(config.source, stats.source, config.max_failures, config.reconnect)
+    source = open_source(config.source, stats.source, config.max_failures, config.reconnect, config.loop)
+    last_time = None
     for frame in _timed(source, stats.stage_ms["read"]):
-        if frame.image.shape != shape:  # another resolution: not the same stream of one face any more
+        gap = last_time is not None and not 0 <= frame.timestamp - last_time <= config.max_gap
+        if frame.image.shape != shape or gap:  # another resolution, a pause or a jump back: a new stream
             reset()
             shape = frame.image.shape
+        last_time = frame.timestamp
         t0 = time.perf_counter_ns()
         gray = to_gray(frame.image)
         if detector is not None and (box is None or frame.index % config.detect_every == 0):

@@ -40,10 +40,13 @@ class SourceStats:
     reconnects: int = 0
 
 
-def open_source(spec: str, stats: SourceStats, max_failures: int = 10, reconnect: bool = False) -> Iterator[Frame]:
+def open_source(
+    spec: str, stats: SourceStats, max_failures: int = 10, reconnect: bool = False, loop: bool = False
+) -> Iterator[Frame]:
     """spec: 'picamera', a camera index ('0'), a video file, an image file, a folder, or a glob pattern.
 
     reconnect: a camera that fails to open or stops delivering frames is reopened with back-off, forever.
+    loop: a video file starts again at its end, forever (frame indices keep counting).
     """
     if spec == "picamera":
         return picamera_frames(stats)
@@ -64,7 +67,18 @@ def open_source(spec: str, stats: SourceStats, max_failures: int = 10, reconnect
         )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return image_frames([path], stats, strict=True)
+    if loop:
+        return looping(lambda: capture_frames(str(path), stats, max_failures, camera=False))
     return capture_frames(str(path), stats, max_failures, camera=False)
+
+
+def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:
+    """A video again and again; the timestamp jumps back at each start, which resets the runtime's window."""
+    index = 0
+    while True:
+        for frame in open_frames():
+            yield Frame(frame.image, index, frame.timestamp, frame.name)
+            index += 1
 
 
 def image_frames(paths: list[Path], stats: SourceStats, strict: bool = False) -> Iterator[Frame]:

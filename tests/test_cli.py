@@ -76,3 +76,24 @@ def test_data_stats_prints_counts_and_writes_a_grid(synthetic_ck48, tmp_path):
     assert rows["total"] == ["30", "120", "6"] and rows["fear"] == ["6", "24", "6"]
     grid = cv2.imread(str(tmp_path / "grid.png"))
     assert grid is not None and grid.shape[0] > 300 and grid.shape[1] > 600
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["bench", "BUNDLE", "--runs", "0"], "--runs must be at least 1"),
+        (["bench", "BUNDLE", "--threads", "0"], "--threads takes a comma list"),
+        (["bench", "BUNDLE", "--threads", "one"], "--threads takes a comma list of integers"),
+        (["run", "--source", "SOURCE", "--threads", "0"], "--threads must be at least 1"),
+        (["run", "--source", "SOURCE", "--max-gap", "0"], "--max-gap above 0"),
+        (["run", "--source", "SOURCE", "--tflite-backend", "tflite"], "--tflite-backend takes"),
+        (["run", "--bundle", "missing-bundle", "--source", "SOURCE"], "missing-bundle does not exist"),
+    ],
+)
+def test_nonsense_numbers_and_names_are_usage_errors(tmp_path, args, fragment):
+    from fer_edge.default_model import DEFAULT_BUNDLE
+
+    args = [str(DEFAULT_BUNDLE) if a == "BUNDLE" else str(tmp_path) if a == "SOURCE" else a for a in args]
+    result = invoke(*args, *(["--out", tmp_path / "report"] if args[0] == "bench" else []))
+    assert result.exit_code == 2
+    assert fragment in one_error_line(result)

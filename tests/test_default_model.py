@@ -2,6 +2,7 @@
 placed on larger frames the runtime finds them and predicts what the whole model gives for the same crops."""
 
 import numpy as np
+import pytest
 
 from fer_edge.bench.clip import write_face_clip
 from fer_edge.dataset import load_sequences
@@ -67,3 +68,38 @@ def test_ck48_faces_on_large_frames_are_found_reset_and_predicted_like_the_whole
     assert stats.faces == 3 * len(segments) and stats.resets == len(segments)  # the clip ends with empty frames
     print(f"held-out accuracy through the runtime on 640x480 frames: {correct}/{len(segments)}")
     assert correct >= len(segments) // 2  # far above chance (20 %); the real figure is in the bench report
+
+
+def write_faces_video(path, fps, count=6):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (48, 48), isColor=False)
+    rng = np.random.default_rng(0)
+    for _ in range(count):
+        writer.write(rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("fps, predictions", [(10, 4), (0.5, 0)])
+def test_a_gap_between_frames_resets_the_window(tmp_path, fps, predictions):
+    video = write_faces_video(tmp_path / "clip.avi", fps)  # at 0.5 fps every frame is 2 s after the last
+    stats = RunStats()
+    config = RunConfig(source=str(video), bundle=str(DEFAULT_BUNDLE), detect=False, max_gap=1.0)
+    assert len([s for s in steps(config, stats) if s.prediction]) == predictions
+    assert stats.resets == (0 if predictions else 5)
+
+
+def test_loop_plays_a_video_again_with_a_reset_at_each_start(tmp_path):
+    video = write_faces_video(tmp_path / "clip.avi", 10)
+    config = RunConfig(source=str(video), bundle=str(DEFAULT_BUNDLE), detect=False, loop=True)
+    stats = RunStats()
+    found = []
+    for step in steps(config, stats):
+        found.append(step)
+        if len(found) == 15:
+            break
+    assert [s.frame.index for s in found] == list(range(15))
+    pattern = [False, False, True, True, True, True]  # no prediction until 3 fresh frames after each restart
+    assert [s.prediction is not None for s in found] == pattern * 2 + pattern[:3]
+    assert stats.resets == 2

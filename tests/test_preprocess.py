@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fer_edge.errors import InputSpecError
 from fer_edge.preprocess import SPEC, preprocess_frame
@@ -44,3 +46,22 @@ def test_bgra_uint16_and_float_inputs_agree_with_uint8():
 def test_unusable_frames_raise_input_spec_error(bad):
     with pytest.raises(InputSpecError):
         preprocess_frame(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 70), min_size=1, max_size=4),
+    dtype=st.sampled_from(["uint8", "uint16", "int8", "int32", "int64", "float16", "float32", "float64", "bool"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_arrays_give_a_48x48_frame_or_a_clear_input_error(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 300, shape) if np.prod(shape) else np.zeros(shape)
+    array = values.astype(dtype)
+    try:
+        out = preprocess_frame(array)
+    except InputSpecError as error:
+        assert str(error)  # a message the user can read
+        return
+    assert out.shape == (48, 48, 1) and out.dtype == np.float32
+    assert np.all(np.isfinite(out)) and out.min() >= 0 and out.max() <= 1
