@@ -97,3 +97,20 @@ def test_nonsense_numbers_and_names_are_usage_errors(tmp_path, args, fragment):
     result = invoke(*args, *(["--out", tmp_path / "report"] if args[0] == "bench" else []))
     assert result.exit_code == 2
     assert fragment in one_error_line(result)
+
+
+def test_picamera_without_picamera2_says_how_to_install_it(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_picamera2(name, *args, **kwargs):
+        if name == "picamera2":
+            raise ImportError("No module named 'picamera2'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_picamera2)
+    result = invoke("run", "--source", "picamera")
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert "python3-picamera2" in line and "--system-site-packages" in line

@@ -42,6 +42,18 @@ def load(path: Path, threads: int | None) -> tuple[Callable[[np.ndarray], object
     return runtime.run, runtime.input.shape[1:]
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux from VmHWM, which starts afresh at exec; ru_maxrss would
+    carry over the high-water mark of the parent that forked this process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1e6 if sys.platform == "darwin" else 1e3)
+
+
 def probe(path: Path, threads: int | None, runs: int = 0, warmup: int = 10) -> dict:
     started = time.perf_counter()
     if path.suffix == ".tflite":
@@ -67,8 +79,7 @@ def probe(path: Path, threads: int | None, runs: int = 0, warmup: int = 10) -> d
         "first_inference_ms": (first - loaded) * 1e3,
         "warmup_mean_ms": (warm - first) * 1e3 / 10,
         "to_first_result_ms": (first - started) * 1e3,
-        # ru_maxrss is in kB on Linux and in bytes on macOS
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1e6 if sys.platform == "darwin" else 1e3),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -78,6 +78,21 @@ def markdown(results: dict) -> str:
                 for r in streaming
             )]
         lines.append("")
+    lines += [
+        f"## Start-up ({threads[0]} thread(s), a fresh process per model file)",
+        "",
+        "| bundle | artifact | file | import ms | load ms | first inference ms | warm-up mean ms | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["rows"]:
+        artifact = f"{row['format']} {row['precision']} {row['mode']}"
+        for name, numbers in row["startup"].items():
+            lines.append(
+                f"| {Path(row['bundle']).name} | {artifact} | {Path(name).name} | "
+                f"{numbers['import_ms']:.0f} | {numbers['load_ms']:.0f} | {numbers['first_inference_ms']:.1f} | "
+                f"{numbers['warmup_mean_ms']:.1f} | {numbers['peak_rss_mb']:.0f} |"
+            )
+    lines.append("")
     if results.get("folds"):
         lines += [
             "## Over folds (--cv runs)",
