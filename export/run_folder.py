@@ -26,6 +26,11 @@ class TrainedRun:
 
 def load_run(directory: Path) -> TrainedRun:
     directory = Path(directory)
+    if directory.suffix == ".h5":
+        raise UsageError(
+            f"{directory}: .h5 models are never loaded (legacy format, not covered by Keras safe mode); "
+            "export the run folder, which holds model.keras"
+        )
     if not directory.is_dir():
         raise UsageError(f"run folder {directory} does not exist; pass the --out folder of fer-edge train")
     for name in ("model.keras", "config.json", "split.json"):

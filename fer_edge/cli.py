@@ -144,6 +144,8 @@ def export(
 
     if io not in ("int8", "float"):
         raise UsageError(f"--io takes int8 or float, got {io!r}")
+    if run.suffix == ".h5":
+        raise UsageError(f"{run}: .h5 models are never loaded (legacy format, not covered by Keras safe mode)")
     if not run.is_dir():
         raise UsageError(f"run folder {run} does not exist; pass the --out folder of fer-edge train")
     from fer_edge.export.bundle import ExportConfig, export_bundle

@@ -25,6 +25,8 @@ def resolve_bundle(bundle: Path | None) -> Path:
         return DEFAULT_BUNDLE
     if not bundle.exists():
         raise UsageError(f"{bundle} does not exist; pass a bundle folder from fer-edge export or a .tflite/.onnx file")
+    if bundle.is_dir() and not (bundle / "manifest.json").is_file():
+        raise UsageError(f"{bundle} has no manifest.json: not a bundle from fer-edge export")
     return bundle
 
 
