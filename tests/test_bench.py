@@ -91,12 +91,14 @@ def test_bench_writes_json_markdown_and_plot(bench_report):
     assert len(rows) == 2 * (1 + 8)  # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}
     assert {r["format"] for r in rows} == {"keras", "tflite", "onnx"}
     markdown = (out / "bench.md").read_text()
-    assert markdown.count("| bundle | artifact |") == 2  # one table per thread count
-    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 2 * (1 + len(rows))
+    assert markdown.count("| bundle | artifact | status |") == 2  # one table per thread count
+    assert markdown.count("| bundle | artifact | file |") == 1  # and one of start-up numbers
+    startup_rows = sum(len(r["startup"]) for r in rows)
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 2 * (1 + len(rows)) + 1 + startup_rows
     image = cv2.imread(str(out / "latency_vs_accuracy.png"))
     assert image is not None and image.shape[0] > 300
     assert results["machine"]["cpus"] >= 1 and "onnxruntime" in results["versions"]
-    assert "| bundle | artifact |" in output  # the table is printed too
+    assert "| bundle | artifact | status |" in output  # the table is printed too
 
 
 def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report):
