@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,11 +21,22 @@ from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
 from fer_edge.metrics import parity
 from fer_edge.preprocess import SPEC
+from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
 FORMATS = ("tflite", "onnx")
 PARTS = ("full", "encoder", "head")
 TWIN_TOLERANCE = 1e-4
+CONVERTER_PACKAGES = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "numpy",
+)
 
 
 @dataclass(frozen=True)
@@ -54,25 +63,6 @@ class ExportConfig:
     @property
     def bundle_dir(self) -> Path:
         return Path(self.out) if self.out else Path("bundles") / Path(self.run).resolve().name
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in (
-        "tensorflow",
-        "tensorflow-cpu",
-        "keras",
-        "tf2onnx",
-        "onnx",
-        "onnxruntime",
-        "ai-edge-litert",
-        "numpy",
-    ):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np.ndarray:
@@ -207,7 +197,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "labels": [int(v) for v in test.labels],
                 "keras_probabilities": [[round(float(p), 7) for p in row] for row in reference],
             },
-            versions={**library_versions(), "onnx_opset": str(ONNX_OPSET)},
+            versions={**library_versions(*CONVERTER_PACKAGES), "onnx_opset": str(ONNX_OPSET)},
             notes={"int8_io": config.int8_io},
         )
         write_manifest(manifest, tmp)
@@ -235,4 +225,3 @@ def print_table(manifest: Manifest, log: Log) -> None:
             )
         else:
             log(f"{name:<30} {a.bytes / 1e6:>6.2f} {'(see head)':>12}")
-

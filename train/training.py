@@ -30,8 +30,11 @@ from fer_edge.train.reports import (
     plot_sample_predictions,
     write_classification_report,
 )
+from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
+
+TRAINING_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "opencv-python-headless", "scikit-learn")
 
 
 @dataclass
@@ -43,20 +46,6 @@ class RunResult:
     labels: np.ndarray = field(repr=False)
     probabilities: np.ndarray = field(repr=False)
     ids: np.ndarray = field(repr=False)
-
-
-def library_versions() -> dict[str, str]:
-    import cv2
-    import sklearn
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
 
 
 def machine_info() -> dict:
@@ -271,7 +260,7 @@ def write_config(config: TrainConfig, recipe: Recipe, data: Sequences, directory
         "preprocess": SPEC.to_dict(),
         "sequence_length": int(data.frames.shape[1]),
         "dataset": {"path": str(Path(config.data).resolve()), "sequences": len(data)},
-        "versions": library_versions(),
+        "versions": library_versions(*TRAINING_PACKAGES),
         "machine": machine_info(),
     }
     atomic_write_text(directory / "config.json", json.dumps(record, indent=2) + "\n")

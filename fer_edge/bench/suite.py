@@ -31,8 +31,10 @@ from fer_edge.hashing import sha256_file
 from fer_edge.manifest import Manifest, read_manifest
 from fer_edge.metrics import parity, per_class
 from fer_edge.model import EmotionModel
+from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
+RUNTIME_PACKAGES = ("fer-edge", "ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy", "opencv-python-headless")
 SIMD_FLAGS = ("avx", "fma", "sse4", "amx", "asimd", "dotprod", "i8mm")  # what decides int8 and float speed
 VARIANTS = (  # (format, precision): each is measured whole-window and streaming
     ("tflite", "float32"),
@@ -112,18 +114,6 @@ def machine_info() -> dict:
         "cpu_flags": flags,
         "python": platform.python_version(),
     }
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata
-
-    versions = {}
-    for package in ("fer-edge", "ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy", "opencv-python-headless"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def heldout(manifest: Manifest, bundle: Path, data: str) -> tuple[Sequences, np.ndarray]:
@@ -287,7 +277,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
     results: dict = {
         "config": asdict(config),
         "machine": machine_info(),
-        "versions": library_versions(),
+        "versions": library_versions(*RUNTIME_PACKAGES),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "ceilings": {},
         "bundles": {},
