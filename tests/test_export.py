@@ -172,3 +172,23 @@ def test_calibration_uses_training_data_and_refuses_useless_sets(synthetic_ck48)
     flat = type(data)(np.full_like(data.frames, 0.5), data.labels, data.subjects, data.ids, data.classes)
     with pytest.raises(CalibrationError, match="constant frames"):
         calibration_set(flat, split)
+
+
+def test_an_interrupted_export_leaves_no_bundle_and_no_temporary_folder(tiny_run, tmp_path, monkeypatch):
+    from fer_edge.export import bundle as bundle_module
+
+    data, run = tiny_run
+    calls = []
+    real_convert = bundle_module.convert_part
+
+    def convert_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_convert(*args, **kwargs)
+
+    monkeypatch.setattr(bundle_module, "convert_part", convert_then_interrupt)
+    out = tmp_path / "exports" / "bundle"
+    result = CliRunner().invoke(app, ["export", str(run), "--int8", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 130 and "nothing half-written" in result.output
+    assert not out.exists() and list((tmp_path / "exports").iterdir()) == []
