@@ -7,14 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fer_edge.atomic import atomic_dir, atomic_path, check_output_dir
+from fer_edge.bench.suite import frame_ms
 
 Log = Callable[[str], None]
-
-
-def frame_ms(row: dict, threads: int) -> float | None:
-    timing = row["latency"].get(str(threads), {})
-    key = "new_frame" if row["mode"] == "streaming" else "window"
-    return timing[key]["p50_ms"] if key in timing else None
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

@@ -86,11 +86,17 @@ class Row:
     def label(self) -> str:
         return f"{self.format} {self.precision} {self.mode}"
 
-    def frame_ms(self, threads: int) -> float | None:
-        """Cost of one new camera frame: the whole window again, or one encoder pass + the head."""
-        timing = self.latency.get(str(threads), {})
-        key = "new_frame" if self.mode == "streaming" else "window"
-        return timing[key]["p50_ms"] if key in timing else None
+
+def frame_key(mode: str) -> str:
+    """What one new camera frame costs: the whole window again, or one encoder pass + the head."""
+    return "new_frame" if mode == "streaming" else "window"
+
+
+def frame_ms(row: dict, threads: int) -> float | None:
+    """Median ms per new frame of a row (as in bench.json) at this thread count; None if not measured."""
+    timing = row["latency"].get(str(threads), {})
+    key = frame_key(row["mode"])
+    return timing[key]["p50_ms"] if key in timing else None
 
 
 def machine_info() -> dict:
@@ -201,7 +207,7 @@ def attach_rates(row: Row, macs: dict, ceilings: dict) -> None:
     per_frame = macs.get("encoder", 0) + macs.get("head", 0) if row.mode == "streaming" else macs.get("full", 0)
     row.macs = {"per_frame": macs.get("encoder"), "per_window": macs.get("full"), "per_new_frame": per_frame}
     for threads, timings in row.latency.items():
-        ms = timings["new_frame" if row.mode == "streaming" else "window"]["p50_ms"]
+        ms = timings[frame_key(row.mode)]["p50_ms"]
         rate = per_frame / (ms / 1e3)
         ceiling = ceilings.get(f"{row.format} {threads}", {}).get("macs_per_second")
         timings["macs_per_second"] = rate
@@ -322,7 +328,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
                 row.status = f"failed: {str(error).splitlines()[0]}"
             attach_rates(row, macs, results["ceilings"])
             results["rows"].append(row)
-            ms = row.frame_ms(config.threads[0])
+            ms = frame_ms(asdict(row), config.threads[0])
             log(
                 f"{name} {row.label:<26} "
                 + (f"acc {row.accuracy['accuracy']:.1%}  {ms:.2f} ms/frame" if row.status == "ok" else row.status)
