@@ -40,7 +40,7 @@ def bare_manifest(path: Path) -> Manifest:
     the class names are the default five when it has five outputs (else class0, class1, ...)."""
     model = open_model(path)
     shape, outputs = model.input.shape, model.output.shape[-1]
-    if len(shape) != 5 or shape[2:] != (48, 48, 1):
+    if len(shape) != 5 or shape[2:] != (SPEC.size, SPEC.size, 1):
         raise ModelLoadError(
             f"{path} takes {model.input.dtype} {shape}; a bare model file must take (1, frames, 48, 48, 1) windows "
             "(use a bundle folder for streaming models)"
