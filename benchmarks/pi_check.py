@@ -10,6 +10,11 @@ with `qemu-aarch64-static` (Debian package qemu-user-static) and QEMU_CPU=cortex
   2. `fer-edge run` on a short clip of those faces (the video path: picamera2 is not needed).
 Nothing binary enters the repository. Emulated time says nothing about a real Pi's speed.
 
+qemu before 8 passes the host's x86 /proc/cpuinfo through to the arm64 program; the cpuinfo library inside
+ai-edge-litert >= 2.2 and onnxruntime then crashes (SIGSEGV in cpuinfo_arm_linux_init; a real Pi's kernel shows
+its own ARM cpuinfo). With --cpuinfo cortex-a72 (the default when the emulator shows a non-ARM one and this runs
+as root) the emulated program sees a Cortex-A72 /proc/cpuinfo instead, bind-mounted in a private mount namespace.
+
     python benchmarks/pi_check.py [--runtime tflite-runtime] [--cpu cortex-a72] [--out reports/pi_check.json]
 """
 
@@ -58,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu", default="cortex-a72", help="QEMU_CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5), max")
     parser.add_argument("--qemu", default="qemu-aarch64-static", help="the user-mode emulator to run with")
     parser.add_argument("--bundle", type=Path, default=None, help="bundle to check (default: the shipped model)")
+    parser.add_argument(
+        "--cpuinfo",
+        choices=("auto", "emulator", "cortex-a72"),
+        default="auto",
+        help="/proc/cpuinfo the program sees: the emulator's, a Cortex-A72 one (needs root), or auto",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fer-edge" / "pi")
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "CK+48")
     parser.add_argument("--sequences", type=int, default=12, help="held-out sequences to compare")
@@ -83,7 +94,8 @@ def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
 
 def report_lines(report: dict) -> list[str]:
     qemu = f", {report['qemu']}" if report.get("qemu") else ""
-    lines = [f"arm64 emulation ({report['cpu']}, {report['runtime']}{qemu}): {report['status']}"]
+    cpuinfo = f", /proc/cpuinfo: {report['cpuinfo']}" if report.get("cpuinfo") else ""
+    lines = [f"arm64 emulation ({report['cpu']}, {report['runtime']}{qemu}{cpuinfo}): {report['status']}"]
     for fmt, parity in report.get("parity", {}).items():
         lines.append(
             f"  {fmt} int8 streaming: {parity['same_class']}/{parity['windows']} same class, "
@@ -93,6 +105,19 @@ def report_lines(report: dict) -> list[str]:
         run = report["run"]
         lines.append(f"  fer-edge run on a clip: exit {run['exit']}, {run['predictions']} predictions")
     return lines
+
+
+def arm_cpuinfo(cpus: int) -> str:
+    """/proc/cpuinfo as a Raspberry Pi 4's kernel writes it (Cortex-A72: implementer 0x41, part 0xd08)."""
+    block = (
+        "processor\t: {n}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+        "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n"
+    )
+    return "".join(block.format(n=n) for n in range(cpus)) + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B\n"
+
+
+def is_arm_cpuinfo(text: str) -> bool:
+    return "CPU implementer" in text and "vendor_id" not in text
 
 
 def build_root(cache: Path) -> Path:
@@ -128,12 +153,33 @@ def install_wheels(cache: Path, runtime: str) -> Path:
 
 
 def emulate(
-    root: Path, site: Path, cpu: str, args: list[str], emulator: str = "qemu-aarch64-static", timeout: int = 900
+    root: Path,
+    site: Path,
+    cpu: str,
+    args: list[str],
+    emulator: str = "qemu-aarch64-static",
+    timeout: int = 900,
+    cpuinfo: Path | None = None,
 ) -> subprocess.CompletedProcess:
+    """Run the emulated python3.11 with `args`; with `cpuinfo`, that file is its /proc/cpuinfo."""
     qemu = shutil.which(emulator)
     env = {**os.environ, "QEMU_CPU": cpu, "PYTHONPATH": f"{site}:{REPO}", "PYTHONNOUSERSITE": "1"}
     command = [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3.11"), *args]
+    if cpuinfo is not None:
+        command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(cpuinfo), *command]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def choose_cpuinfo(choice: str, emulated_text: str, is_root: bool) -> bool:
+    """Whether to bind a Cortex-A72 /proc/cpuinfo: asked for, or (auto) the emulator shows a foreign one."""
+    if choice == "cortex-a72" and not is_root:
+        raise SystemExit("--cpuinfo cortex-a72 bind-mounts /proc/cpuinfo in a private namespace: run as root")
+    if choice == "auto" and not is_arm_cpuinfo(emulated_text) and not is_root:
+        print(
+            "warning: this emulator shows the host's /proc/cpuinfo, on which ai-edge-litert >= 2.2 and onnxruntime "
+            "crash; run as root (a Cortex-A72 one is then bind-mounted) or use qemu >= 8"
+        )
+    return choice == "cortex-a72" or (choice == "auto" and is_root and not is_arm_cpuinfo(emulated_text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,20 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which(args.qemu) is None:
         raise SystemExit(f"{args.qemu} not found; install it with: sudo apt install qemu-user-static")
     version = subprocess.run([args.qemu, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    shown = emulate(root, site, args.cpu, ["-c", "print(open('/proc/cpuinfo').read())"], args.qemu).stdout
+    bind = choose_cpuinfo(args.cpuinfo, shown, os.geteuid() == 0)
     report: dict = {"cpu": args.cpu, "runtime": args.runtime, "qemu": version, "status": "passed", "parity": {}}
+    report["cpuinfo"] = (
+        "cortex-a72 (bind-mounted)" if bind else "emulator's" + ("" if is_arm_cpuinfo(shown) else " (host, not ARM)")
+    )
     available = {a.format for a in manifest.artifacts if a.precision == "int8"}
     formats = [f for f in ("tflite", "onnx") if f in available and (f == "onnx") == (args.runtime == "onnxruntime")]
     if not formats:
         raise SystemExit(f"{bundle} has no int8 model for {args.runtime}; pass --bundle with one")
     backend = {"tflite-runtime": "tflite-runtime"}.get(args.runtime, "ai-edge-litert")
     with tempfile.TemporaryDirectory() as scratch:
+        cpuinfo = Path(scratch) / "cpuinfo" if bind else None
+        if cpuinfo is not None:
+            cpuinfo.write_text(arm_cpuinfo(os.cpu_count() or 1))
         inputs = Path(scratch) / "windows.npz"
         np.savez(inputs, windows=windows)
         for fmt in formats:
             reference = np.stack([EmotionModel(bundle, fmt, "int8").predict_window(w) for w in windows])
             output = Path(scratch) / f"{fmt}.json"
             command = ["-c", PARITY, str(inputs), str(output), str(bundle), fmt, backend]
-            done = emulate(root, site, args.cpu, command, args.qemu)
+            done = emulate(root, site, args.cpu, command, args.qemu, cpuinfo=cpuinfo)
             if done.returncode != 0:
                 report["status"] = "failed"
                 report["parity"][fmt] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
@@ -185,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--tflite-backend", "tflite-runtime"]
         elif args.runtime == "onnxruntime":
             command += ["--format", "onnx"]
-        done = emulate(root, site, args.cpu, command, args.qemu)
+        done = emulate(root, site, args.cpu, command, args.qemu, cpuinfo=cpuinfo)
         predictions = sum(line.startswith("{") for line in done.stdout.splitlines())
         report["run"] = {"exit": done.returncode, "predictions": predictions, "summary": done.stderr.strip()[-400:]}
         if done.returncode != 0 or predictions == 0:

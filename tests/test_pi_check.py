@@ -51,3 +51,47 @@ def test_report_lines_name_the_cpu_runtime_and_each_result():
     assert lines[0] == "arm64 emulation (cortex-a72, tflite-runtime): passed"
     assert "12/12 same class" in lines[1] and "0.004" in lines[1]
     assert lines[2] == "  fer-edge run on a clip: exit 0, 3 predictions"
+
+
+HOST_CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\n"
+
+
+def test_the_cortex_a72_cpuinfo_lists_each_cpu_as_the_pi_4s_core():
+    text = pi_check.arm_cpuinfo(4)
+    assert text.count("processor\t:") == 4 and text.count("CPU part\t: 0xd08") == 4
+    assert "processor\t: 3\n" in text and pi_check.is_arm_cpuinfo(text)
+    assert not pi_check.is_arm_cpuinfo(HOST_CPUINFO)
+
+
+@pytest.mark.parametrize(
+    ("choice", "shown", "root", "bind"),
+    [
+        ("auto", HOST_CPUINFO, True, True),
+        ("auto", HOST_CPUINFO, False, False),
+        ("auto", "CPU implementer\t: 0x41\n", True, False),
+        ("emulator", HOST_CPUINFO, True, False),
+        ("cortex-a72", "CPU implementer\t: 0x41\n", True, True),
+    ],
+)
+def test_a_cortex_a72_cpuinfo_is_bound_only_when_needed_and_possible(choice, shown, root, bind, capsys):
+    assert pi_check.choose_cpuinfo(choice, shown, root) is bind
+    warned = "run as root" in capsys.readouterr().out
+    assert warned == (choice == "auto" and not root)
+
+
+def test_asking_for_the_cortex_a72_cpuinfo_without_root_says_why_it_cannot():
+    with pytest.raises(SystemExit, match="run as root"):
+        pi_check.choose_cpuinfo("cortex-a72", HOST_CPUINFO, False)
+
+
+def test_the_bound_cpuinfo_wraps_the_emulator_in_a_private_mount_namespace(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(pi_check.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(pi_check.subprocess, "run", lambda command, **kw: seen.update(command=command, env=kw["env"]))
+    pi_check.emulate(tmp_path, tmp_path / "site", "cortex-a72", ["-c", "pass"], cpuinfo=tmp_path / "cpuinfo")
+    command = seen["command"]
+    assert command[:3] == ["unshare", "-m", "sh"] and "mount --bind" in command[4]
+    assert command[5] == str(tmp_path / "cpuinfo") and command[6] == "/usr/bin/qemu-aarch64-static"
+    assert command[-2:] == ["-c", "pass"] and seen["env"]["QEMU_CPU"] == "cortex-a72"
+    pi_check.emulate(tmp_path, tmp_path / "site", "cortex-a72", ["-c", "pass"])
+    assert seen["command"][0] == "/usr/bin/qemu-aarch64-static"

@@ -117,3 +117,30 @@ def test_sigterm_during_training_removes_the_temporary_run_folder(synthetic_ck48
     assert process.returncode == 130, output
     assert "interrupted" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CK+48"]
+
+
+def test_repeats_pass_over_every_training_sequence_that_many_times_per_epoch():
+    from dataclasses import replace
+
+    from fer_edge.dataset import Sequences
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import training_batches
+
+    labels = np.array([0, 0, 0, 1, 2])
+    frames = np.stack([np.full((3, 48, 48, 1), i / 10, np.float32) for i in range(5)])
+    part = Sequences(frames, labels, np.array(["S1"] * 5), np.array([f"x/{i}" for i in range(5)]), ("a", "b", "c"))
+    for repeats in (1, 3):
+        recipe = replace(RECIPES["seed"], repeats=repeats, batch_size=4)
+        seen = np.concatenate([f[:, 0, 0, 0, 0].numpy() for f, _, _ in training_batches(part, recipe, seed=1)])
+        assert sorted(np.round(seen * 10).astype(int).tolist()) == sorted(list(range(5)) * repeats)
+
+
+def test_ema_recipes_keep_a_moving_average_of_the_weights():
+    from dataclasses import replace
+
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import build_optimizer
+
+    assert not build_optimizer(RECIPES["seed"]).use_ema
+    averaged = build_optimizer(replace(RECIPES["seed"], ema=0.995))
+    assert averaged.use_ema and averaged.ema_momentum == 0.995

@@ -23,6 +23,8 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: bool = False  # train.augment.Jitter, identical on the 3 frames of a sequence
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
+    repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
+    ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
 
     def to_dict(self) -> dict:
         return asdict(self)

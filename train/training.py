@@ -126,6 +126,7 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
     batches = (
         tf.data.Dataset.from_tensor_slices((part.frames, targets, weights))
         .shuffle(len(part), seed=seed, reshuffle_each_iteration=True)
+        .repeat(recipe.repeats)
         .batch(recipe.batch_size)
     )
     if recipe.augment:
@@ -160,9 +161,10 @@ def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[
 
 
 def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
+    ema = {"use_ema": recipe.ema > 0, "ema_momentum": recipe.ema or 0.99}
     if recipe.optimizer == "nadam":
-        return keras.optimizers.Nadam(recipe.learning_rate)
-    return keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay)
+        return keras.optimizers.Nadam(recipe.learning_rate, **ema)
+    return keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay, **ema)
 
 
 def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log) -> RunResult:
