@@ -31,6 +31,14 @@ VARIANTS: dict[str, Recipe] = {
     "seed": SEED,
     "seed+ema": EMA,
     "seed+ema+aug+smooth": replace(EMA, name="seed+ema+aug+smooth", augment=True, repeats=2, label_smoothing=0.1),
+    "seed+ema+aug+smooth+balanced": replace(
+        EMA,
+        name="seed+ema+aug+smooth+balanced",
+        augment=True,
+        repeats=2,
+        label_smoothing=0.1,
+        class_weighting="balanced",
+    ),
 }
 
 
