@@ -95,6 +95,22 @@ def main() -> None:
         atomic_write_text(out, json.dumps(results, indent=2) + "\n")
         row = results["variants"][name]
         print(f"== {name}: {row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%} ({row['seconds'] / 60:.1f} min)")
+    print(table(results))
+
+
+def table(results: dict) -> str:
+    """The README's ablation table: one row per variant, in the order run."""
+    lines = [
+        "| variant | inner-fold accuracy | folds | pooled | macro F1 | minutes |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for name, row in results["variants"].items():
+        folds = ", ".join(f"{a:.1%}" for a in row["per_fold"])
+        lines.append(
+            f"| {name} | {row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%} | {folds} | "
+            f"{row['pooled_accuracy']:.1%} | {row['macro_f1_mean']:.3f} | {row['seconds'] / 60:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
