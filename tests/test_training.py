@@ -144,3 +144,18 @@ def test_ema_recipes_keep_a_moving_average_of_the_weights():
     assert not build_optimizer(RECIPES["seed"]).use_ema
     averaged = build_optimizer(replace(RECIPES["seed"], ema=0.995))
     assert averaged.use_ema and averaged.ema_momentum == 0.995
+
+
+def test_the_edge_recipe_is_the_ablations_best_row():
+    import importlib.util
+    from dataclasses import replace
+    from pathlib import Path
+
+    from fer_edge.train.recipes import RECIPES
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "recipe_ablation.py"
+    spec = importlib.util.spec_from_file_location("recipe_ablation", script)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    assert RECIPES["seed"] == ablation.VARIANTS["seed"]
+    assert replace(ablation.VARIANTS["seed+aug+smooth+balanced"], name="edge") == RECIPES["edge"]
