@@ -2,7 +2,7 @@
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
     python3 tasks.py main       set up .venv, show the data, train the seed recipe on CK+48, export int8 TFLite/ONNX,
-                                benchmark the bundle (about 25 min on 2 cores)
+                                benchmark the bundle (about 45 min on 2 cores)
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
     python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
