@@ -37,6 +37,7 @@ BENCH_WIDTHS = ("1", "0.5", "0.25")
 RESULT_RUNS = [
     ("runs/seed-w1", ["--recipe", "seed", "--width", "1"]),
     ("runs/seed-w0.5", ["--recipe", "seed", "--width", "0.5"]),
+    ("runs/edge-w0.5", ["--recipe", "edge", "--width", "0.5"]),
     ("runs/seed-w0.25", ["--recipe", "seed", "--width", "0.25"]),
     ("runs/edge-w0.25", ["--recipe", "edge", "--width", "0.25"]),
     ("runs/seed-w0.25-cv5", ["--recipe", "seed", "--width", "0.25", "--cv", "5"]),
