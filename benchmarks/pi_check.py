@@ -10,10 +10,11 @@ with `qemu-aarch64-static` (Debian package qemu-user-static) and QEMU_CPU=cortex
   2. `fer-edge run` on a short clip of those faces (the video path: picamera2 is not needed).
 Nothing binary enters the repository. Emulated time says nothing about a real Pi's speed.
 
-qemu before 8 passes the host's x86 /proc/cpuinfo through to the arm64 program; the cpuinfo library inside
-ai-edge-litert >= 2.2 and onnxruntime then crashes (SIGSEGV in cpuinfo_arm_linux_init; a real Pi's kernel shows
-its own ARM cpuinfo). With --cpuinfo cortex-a72 (the default when the emulator shows a non-ARM one and this runs
-as root) the emulated program sees a Cortex-A72 /proc/cpuinfo instead, bind-mounted in a private mount namespace.
+qemu 7.2 (Debian bookworm's) passes the host's x86 /proc/cpuinfo through to the arm64 program; the cpuinfo
+library inside ai-edge-litert >= 2.2 and onnxruntime then crashes (SIGSEGV in cpuinfo_arm_linux_init; a real Pi's
+kernel shows its own ARM cpuinfo, and qemu 10 writes an ARM one). With --cpuinfo cortex-a72 (the default when the
+emulator shows a non-ARM one and this runs as root) the emulated program sees a Cortex-A72 /proc/cpuinfo instead,
+bind-mounted in a private mount namespace.
 
     python benchmarks/pi_check.py [--runtime tflite-runtime] [--cpu cortex-a72] [--out reports/pi_check.json]
 """
@@ -170,6 +171,11 @@ def emulate(
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def emulated_cpuinfo(root: Path, site: Path, cpu: str, emulator: str) -> str:
+    """The /proc/cpuinfo text the emulated program sees."""
+    return emulate(root, site, cpu, ["-c", "print(open('/proc/cpuinfo').read())"], emulator).stdout
+
+
 def choose_cpuinfo(choice: str, emulated_text: str, is_root: bool) -> bool:
     """Whether to bind a Cortex-A72 /proc/cpuinfo: asked for, or (auto) the emulator shows a foreign one."""
     if choice == "cortex-a72" and not is_root:
@@ -177,7 +183,7 @@ def choose_cpuinfo(choice: str, emulated_text: str, is_root: bool) -> bool:
     if choice == "auto" and not is_arm_cpuinfo(emulated_text) and not is_root:
         print(
             "warning: this emulator shows the host's /proc/cpuinfo, on which ai-edge-litert >= 2.2 and onnxruntime "
-            "crash; run as root (a Cortex-A72 one is then bind-mounted) or use qemu >= 8"
+            "crash; run as root (a Cortex-A72 one is then bind-mounted) or use qemu 10"
         )
     return choice == "cortex-a72" or (choice == "auto" and is_root and not is_arm_cpuinfo(emulated_text))
 
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which(args.qemu) is None:
         raise SystemExit(f"{args.qemu} not found; install it with: sudo apt install qemu-user-static")
     version = subprocess.run([args.qemu, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    shown = emulate(root, site, args.cpu, ["-c", "print(open('/proc/cpuinfo').read())"], args.qemu).stdout
+    shown = emulated_cpuinfo(root, site, args.cpu, args.qemu)
     bind = choose_cpuinfo(args.cpuinfo, shown, os.geteuid() == 0)
     report: dict = {"cpu": args.cpu, "runtime": args.runtime, "qemu": version, "status": "passed", "parity": {}}
     report["cpuinfo"] = (

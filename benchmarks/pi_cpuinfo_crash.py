@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("the Cortex-A72 /proc/cpuinfo is bind-mounted in a private namespace: run as root")
     root, site = pi_check.build_root(args.cache), pi_check.install_wheels(args.cache, args.runtime)
-    shown = pi_check.emulate(root, site, args.cpu, ["-c", "print(open('/proc/cpuinfo').read())"], args.qemu).stdout
+    shown = pi_check.emulated_cpuinfo(root, site, args.cpu, args.qemu)
     result = {"runtime": args.runtime, "model": str(model), "cpu": args.cpu, "qemu": args.qemu}
     result["emulator_cpuinfo_is_arm"] = pi_check.is_arm_cpuinfo(shown)
     with tempfile.TemporaryDirectory() as scratch:
