@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -159,3 +160,22 @@ def test_the_edge_recipe_is_the_ablations_best_row():
     spec.loader.exec_module(ablation)
     assert RECIPES["seed"] == ablation.VARIANTS["seed"]
     assert replace(ablation.VARIANTS["seed+aug+smooth+balanced"], name="edge") == RECIPES["edge"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"repeats": 0}, "repeats 0 must be at least 1"),
+        ({"ema": 1.0}, "ema 1.0 must be in [0, 1)"),
+        ({"label_smoothing": -0.1}, "label_smoothing -0.1 must be in [0, 1)"),
+        ({"class_weighting": "inverse"}, "class_weighting 'inverse' must be 'none' or 'balanced'"),
+    ],
+)
+def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):
+    from dataclasses import replace
+
+    from fer_edge.errors import UsageError
+    from fer_edge.train.recipes import RECIPES
+
+    with pytest.raises(UsageError, match=re.escape(f"recipe 'edge': {message}")):
+        replace(RECIPES["edge"], **change)

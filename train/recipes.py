@@ -12,19 +12,36 @@ class Recipe:
     name: str
     epochs: int
     batch_size: int = 32
-    optimizer: str = "nadam"  # "nadam" or "adamw"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0  # AdamW only
-    schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) or "cosine" (warm-up, then cosine decay)
+    learning_rate: float = 1e-3  # Nadam
     plateau_factor: float = 0.8
     plateau_patience: int = 7
     min_learning_rate: float = 1e-7
-    warmup_epochs: int = 0
     label_smoothing: float = 0.0
     augment: bool = False  # train.augment.Jitter, identical on the 3 frames of a sequence
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} {value!r} {rule}"
+            for name, value, ok, rule in (
+                ("epochs", self.epochs, self.epochs >= 1, "must be at least 1"),
+                ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+                ("repeats", self.repeats, self.repeats >= 1, "must be at least 1"),
+                ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
+                ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+                (
+                    "class_weighting",
+                    self.class_weighting,
+                    self.class_weighting in ("none", "balanced"),
+                    "must be 'none' or 'balanced'",
+                ),
+            )
+            if not ok
+        ]
+        if problems:
+            raise UsageError(f"recipe {self.name!r}: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)

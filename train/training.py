@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import time
 from collections.abc import Callable
@@ -63,17 +62,6 @@ def machine_info() -> dict:
             if k in os.environ
         },
     }
-
-
-def cosine_schedule(recipe: Recipe) -> Callable[[int], float]:
-    def rate(epoch: int) -> float:
-        if epoch < recipe.warmup_epochs:
-            return recipe.learning_rate * (epoch + 1) / recipe.warmup_epochs
-        progress = (epoch - recipe.warmup_epochs) / max(1, recipe.epochs - recipe.warmup_epochs)
-        low = recipe.min_learning_rate
-        return low + 0.5 * (recipe.learning_rate - low) * (1 + math.cos(math.pi * progress))
-
-    return rate
 
 
 class ProgressAndHeldOut(keras.callbacks.Callback):
@@ -141,18 +129,14 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
 
 
 def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[keras.callbacks.Callback]:
-    callbacks: list[keras.callbacks.Callback] = []
-    if recipe.schedule == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_accuracy" if has_val else "accuracy",
-                factor=recipe.plateau_factor,
-                patience=recipe.plateau_patience,
-                min_lr=recipe.min_learning_rate,
-            )
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy" if has_val else "accuracy",
+            factor=recipe.plateau_factor,
+            patience=recipe.plateau_patience,
+            min_lr=recipe.min_learning_rate,
         )
-    else:
-        callbacks.append(keras.callbacks.LearningRateScheduler(cosine_schedule(recipe)))
+    ]
     if config.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, restore_best_weights=True)
@@ -161,10 +145,7 @@ def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[
 
 
 def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
-    ema = {"use_ema": recipe.ema > 0, "ema_momentum": recipe.ema or 0.99}
-    if recipe.optimizer == "nadam":
-        return keras.optimizers.Nadam(recipe.learning_rate, **ema)
-    return keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay, **ema)
+    return keras.optimizers.Nadam(recipe.learning_rate, use_ema=recipe.ema > 0, ema_momentum=recipe.ema or 0.99)
 
 
 def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log) -> RunResult:
