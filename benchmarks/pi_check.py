@@ -81,15 +81,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
-    """Parity of two (N, classes) probability arrays: same predicted classes, largest difference."""
+    """Parity of two (N, classes) probability arrays: same predicted classes, largest difference, and for each
+    window whose class differs, how close its top two classes were on x86 (a near tie flips on small noise)."""
     if reference.shape != emulated.shape:
         raise ValueError(f"shapes differ: {reference.shape} on x86, {emulated.shape} emulated")
     same = reference.argmax(1) == emulated.argmax(1)
+    top_two = np.sort(reference, axis=1)[:, -2:]
+    flips = [
+        {"window": int(i), "x86_top_two_margin": round(float(top_two[i, 1] - top_two[i, 0]), 4)}
+        for i in np.flatnonzero(~same)
+    ]
     return {
         "windows": int(len(same)),
         "same_class": int(same.sum()),
         "max_probability_difference": float(np.max(np.abs(reference - emulated))),
         "passed": bool(same.all()),
+        "flips": flips,
     }
 
 
@@ -102,6 +109,10 @@ def report_lines(report: dict) -> list[str]:
             f"  {fmt} int8 streaming: {parity['same_class']}/{parity['windows']} same class, "
             f"max |dp| {parity['max_probability_difference']:.2g}"
         )
+        for flip in parity.get("flips", []):
+            lines.append(
+                f"    window {flip['window']}: class differs; top-two margin on x86 {flip['x86_top_two_margin']:.2g}"
+            )
     if "run" in report:
         run = report["run"]
         lines.append(f"  fer-edge run on a clip: exit {run['exit']}, {run['predictions']} predictions")

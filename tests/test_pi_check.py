@@ -31,10 +31,11 @@ def test_compare_counts_same_classes_and_the_largest_difference():
     emulated[1] = [0.1, 0.58, 0.32]
     result = pi_check.compare(reference, emulated)
     expected = {"windows": 3, "same_class": 3, "max_probability_difference": pytest.approx(0.02, abs=1e-6)}
-    assert result == {**expected, "passed": True}
+    assert result == {**expected, "passed": True, "flips": []}
     emulated[2] = [0.5, 0.3, 0.2]
-    assert pi_check.compare(reference, emulated)["same_class"] == 2
-    assert not pi_check.compare(reference, emulated)["passed"]
+    result = pi_check.compare(reference, emulated)
+    assert result["same_class"] == 2 and not result["passed"]
+    assert result["flips"] == [{"window": 2, "x86_top_two_margin": pytest.approx(0.1, abs=1e-4)}]
     with pytest.raises(ValueError, match="shapes differ"):
         pi_check.compare(reference, emulated[:2])
 
@@ -51,6 +52,8 @@ def test_report_lines_name_the_cpu_runtime_and_each_result():
     assert lines[0] == "arm64 emulation (cortex-a72, tflite-runtime): passed"
     assert "12/12 same class" in lines[1] and "0.004" in lines[1]
     assert lines[2] == "  fer-edge run on a clip: exit 0, 3 predictions"
+    report["parity"]["tflite"].update(same_class=11, flips=[{"window": 4, "x86_top_two_margin": 0.03}])
+    assert pi_check.report_lines(report)[2] == "    window 4: class differs; top-two margin on x86 0.03"
 
 
 HOST_CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\n"
