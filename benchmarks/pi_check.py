@@ -80,9 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
+def compare(reference: np.ndarray, emulated: np.ndarray, float_model: np.ndarray | None = None) -> dict:
     """Parity of two (N, classes) probability arrays: same predicted classes, largest difference, and for each
-    window whose class differs, how close its top two classes were on x86 (a near tie flips on small noise)."""
+    window whose class differs, how close its top two classes were on x86 (a near tie flips on small noise).
+    With the float Keras model's probabilities for the same windows, also how far each side is from them."""
     if reference.shape != emulated.shape:
         raise ValueError(f"shapes differ: {reference.shape} on x86, {emulated.shape} emulated")
     same = reference.argmax(1) == emulated.argmax(1)
@@ -91,13 +92,19 @@ def compare(reference: np.ndarray, emulated: np.ndarray) -> dict:
         {"window": int(i), "x86_top_two_margin": round(float(top_two[i, 1] - top_two[i, 0]), 4)}
         for i in np.flatnonzero(~same)
     ]
-    return {
+    result = {
         "windows": int(len(same)),
         "same_class": int(same.sum()),
         "max_probability_difference": float(np.max(np.abs(reference - emulated))),
         "passed": bool(same.all()),
         "flips": flips,
     }
+    if float_model is not None:
+        result["max_difference_from_float"] = {
+            side: float(np.max(np.abs(probabilities - float_model)))
+            for side, probabilities in (("x86", reference), ("arm64", emulated))
+        }
+    return result
 
 
 def report_lines(report: dict) -> list[str]:
@@ -109,6 +116,9 @@ def report_lines(report: dict) -> list[str]:
             f"  {fmt} int8 streaming: {parity['same_class']}/{parity['windows']} same class, "
             f"max |dp| {parity['max_probability_difference']:.2g}"
         )
+        if "max_difference_from_float" in parity:
+            away = parity["max_difference_from_float"]
+            lines.append(f"    max |dp| from the float Keras model: x86 {away['x86']:.2g}, arm64 {away['arm64']:.2g}")
         for flip in parity.get("flips", []):
             lines.append(
                 f"    window {flip['window']}: class differs; top-two margin on x86 {flip['x86_top_two_margin']:.2g}"
@@ -212,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.data / "happy").is_dir():
         ids = manifest.heldout_metrics["ids"][: args.sequences]
         windows = load_sequences(args.data, tuple(manifest.classes)).select(ids).frames
+        float_model = np.asarray(manifest.heldout_metrics["keras_probabilities"][: args.sequences], np.float32)
     else:
         print(f"CK+48 not found at {args.data}: comparing on seeded random windows")
         windows = np.random.default_rng(0).random((args.sequences, 3, 48, 48, 1), dtype=np.float32)
+        float_model = None
     root, site = build_root(args.cache), install_wheels(args.cache, args.runtime)
     if shutil.which(args.qemu) is None:
         raise SystemExit(f"{args.qemu} not found; install it with: sudo apt install qemu-user-static")
@@ -246,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["parity"][fmt] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
                 continue
             emulated = np.asarray(json.loads(output.read_text())["probabilities"], dtype=np.float32)
-            report["parity"][fmt] = compare(reference, emulated)
+            report["parity"][fmt] = compare(reference, emulated, float_model)
             if not report["parity"][fmt]["passed"]:
                 report["status"] = "failed"
         clip = Path(scratch) / "clip.avi"

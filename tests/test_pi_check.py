@@ -36,6 +36,9 @@ def test_compare_counts_same_classes_and_the_largest_difference():
     result = pi_check.compare(reference, emulated)
     assert result["same_class"] == 2 and not result["passed"]
     assert result["flips"] == [{"window": 2, "x86_top_two_margin": pytest.approx(0.1, abs=1e-4)}]
+    float_model = reference + np.array([0.0, 0.0, 0.05], np.float32)
+    away = pi_check.compare(reference, emulated, float_model)["max_difference_from_float"]
+    assert away == {"x86": pytest.approx(0.05, abs=1e-6), "arm64": pytest.approx(0.25, abs=1e-6)}
     with pytest.raises(ValueError, match="shapes differ"):
         pi_check.compare(reference, emulated[:2])
 
@@ -53,7 +56,10 @@ def test_report_lines_name_the_cpu_runtime_and_each_result():
     assert "12/12 same class" in lines[1] and "0.004" in lines[1]
     assert lines[2] == "  fer-edge run on a clip: exit 0, 3 predictions"
     report["parity"]["tflite"].update(same_class=11, flips=[{"window": 4, "x86_top_two_margin": 0.03}])
-    assert pi_check.report_lines(report)[2] == "    window 4: class differs; top-two margin on x86 0.03"
+    report["parity"]["tflite"]["max_difference_from_float"] = {"x86": 0.05, "arm64": 0.25}
+    lines = pi_check.report_lines(report)
+    assert lines[2] == "    max |dp| from the float Keras model: x86 0.05, arm64 0.25"
+    assert lines[3] == "    window 4: class differs; top-two margin on x86 0.03"
 
 
 HOST_CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\n"
