@@ -52,12 +52,16 @@ def to_onnx(model: keras.Model, path: Path) -> None:
     Path(path).write_bytes(proto.SerializeToString())
 
 
-def quantize_onnx(float_path: Path, path: Path, calibration: np.ndarray, per_channel: bool = False) -> None:
+def quantize_onnx(
+    float_path: Path, path: Path, calibration: np.ndarray, per_channel: bool = False, reduce_range: bool = True
+) -> None:
     """Static QDQ quantization: signed int8 activations and int8 weights, from calibration data.
 
-    Per-tensor weights by default: on the seed models per-channel weights flipped 1-3 of 75 held-out predictions
-    (largest probability difference 0.7-0.9) where per-tensor flipped none at width 1 (0.11); see
-    benchmarks/onnx_lstm_vs_unrolled.py and the README.
+    Weights use 7 bits (reduce_range): on x86 CPUs without VNNI, onnxruntime multiplies uint8 activations by int8
+    weights with an instruction whose pairwise int16 sums saturate, which full-range weights reach;
+    benchmarks/onnx_weight_range.py measured 2-3x smaller mean probability differences from Keras on training
+    sequences with 7-bit weights, and arm64 (no such instruction) was already as close without them.
+    Per-tensor weights: per-channel ones were no closer with 7 bits and slower on the unrolled twin (README).
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -84,6 +88,7 @@ def quantize_onnx(float_path: Path, path: Path, calibration: np.ndarray, per_cha
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             per_channel=per_channel,
+            reduce_range=reduce_range,
         )
 
 

@@ -192,3 +192,14 @@ def test_an_interrupted_export_leaves_no_bundle_and_no_temporary_folder(tiny_run
     result = CliRunner().invoke(app, ["export", str(run), "--int8", "--data", str(data), "--out", str(out)])
     assert result.exit_code == 130 and "nothing half-written" in result.output
     assert not out.exists() and list((tmp_path / "exports").iterdir()) == []
+
+
+def test_int8_onnx_weights_use_7_bits_against_saturation_on_x86_without_vnni(bundle):
+    import onnx
+    from onnx import numpy_helper
+
+    _, _, out, _ = bundle
+    graph = onnx.load(str(out / "full_int8.onnx")).graph
+    weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    weights = [w for w in weights if w.size > 1]  # zero points are scalars
+    assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
