@@ -36,8 +36,8 @@ VARIANTS: dict[str, Recipe] = {
     "seed+aug+smooth": AUGMENTED,
     "seed+aug+smooth+balanced": replace(AUGMENTED, name="seed+aug+smooth+balanced", class_weighting="balanced"),
     "seed+aug+balanced": replace(AUGMENTED, name="seed+aug+balanced", label_smoothing=0.0, class_weighting="balanced"),
-    "seed+aug+smooth+balanced, 3 passes": replace(
-        AUGMENTED, name="seed+aug+smooth+balanced, 3 passes", class_weighting="balanced", repeats=3
+    "seed+aug+smooth+balanced+3passes": replace(
+        AUGMENTED, name="seed+aug+smooth+balanced+3passes", class_weighting="balanced", repeats=3
     ),
 }
 
