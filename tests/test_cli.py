@@ -39,9 +39,9 @@ def test_missing_dataset_is_one_line_exit_1(tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--epochs", "0"], "epochs 0 must be at least 1"),
         (["--width", "0"], "--width must be in (0, 4]"),
-        (["--batch-size", "-1"], "--batch-size must be at least 1"),
+        (["--batch-size", "-1"], "batch_size -1 must be at least 1"),
         (["--cv", "1"], "--cv must be 0"),
         (["--classes", "happy,happy"], "more than once"),
         (["--early-stopping", "5"], "needs --val-fraction"),

@@ -72,13 +72,5 @@ RECIPES: dict[str, Recipe] = {
 def get_recipe(name: str, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    recipe = RECIPES[name]
-    if epochs is not None:
-        if epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, got {epochs}")
-        recipe = replace(recipe, epochs=epochs)
-    if batch_size is not None:
-        if batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-        recipe = replace(recipe, batch_size=batch_size)
-    return recipe
+    overrides = {"epochs": epochs, "batch_size": batch_size}
+    return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe
