@@ -1,6 +1,6 @@
 import numpy as np
 
-from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.augment import Jitter, augment_sequences, mixup
 
 
 def test_all_frames_of_a_sequence_get_the_same_transform():
@@ -20,3 +20,26 @@ def test_no_jitter_is_the_identity():
     frames = np.random.default_rng(0).random((2, 3, 48, 48, 1), dtype=np.float32)
     still = Jitter(flip=False, rotation_degrees=0, shift=0, scale=0, brightness=0, contrast=0)
     np.testing.assert_allclose(augment_sequences(frames, np.random.default_rng(0), still), frames, atol=1e-6)
+
+
+def test_mixup_blends_each_sequence_with_a_partner_keeping_its_own_share_the_larger():
+    # Sequence i is constant i on every frame and pixel, so a blend's value tells both partners and the share.
+    count, classes = 16, 4
+    frames = np.stack([np.full((3, 48, 48, 1), i, np.float32) for i in range(count)])
+    labels = np.arange(count) % classes
+    targets = np.eye(classes, dtype=np.float32)[labels]
+    weights = np.linspace(0.5, 2.0, count).astype(np.float32)
+    mixed, mixed_targets, mixed_weights = mixup(frames, targets, weights, np.random.default_rng(3), alpha=0.2)
+
+    assert mixed.shape == frames.shape and mixed.dtype == np.float32
+    np.testing.assert_array_equal(mixed, mixed[:, :1].repeat(3, axis=1))  # the same blend on all 3 frames
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, rtol=1e-6)
+    share = mixed_targets[np.arange(count), labels]
+    assert (share >= 0.5 - 1e-6).all() and (share < 1).any()  # own label keeps the larger part; some do mix
+    partner_value = (mixed[:, 0, 0, 0, 0] - share * np.arange(count)) / np.where(share < 1, 1 - share, 1)
+    mixing = share < 1 - 1e-3
+    partners = np.rint(partner_value[mixing]).astype(int)
+    np.testing.assert_allclose(partner_value[mixing], partners, atol=1e-2)
+    np.testing.assert_allclose(
+        mixed_weights[mixing], share[mixing] * weights[mixing] + (1 - share[mixing]) * weights[partners], rtol=1e-5
+    )

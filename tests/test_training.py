@@ -136,6 +136,22 @@ def test_repeats_pass_over_every_training_sequence_that_many_times_per_epoch():
         assert sorted(np.round(seen * 10).astype(int).tolist()) == sorted(list(range(5)) * repeats)
 
 
+def test_mixup_recipes_train_on_blended_targets_and_others_on_one_hot_ones():
+    from dataclasses import replace
+
+    from fer_edge.dataset import Sequences
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import training_batches
+
+    labels = np.arange(12) % 3
+    frames = np.random.default_rng(0).random((12, 3, 48, 48, 1), dtype=np.float32)
+    part = Sequences(frames, labels, np.array(["S1"] * 12), np.array([f"x/{i}" for i in range(12)]), ("a", "b", "c"))
+    for alpha, blended in ((0.0, False), (0.4, True)):
+        recipe = replace(RECIPES["seed"], mixup=alpha, batch_size=12)
+        targets = np.concatenate([t.numpy() for _, t, _ in training_batches(part, recipe, seed=1)])
+        assert np.isin(targets, (0.0, 1.0)).all() != blended
+
+
 def test_ema_recipes_keep_a_moving_average_of_the_weights():
     from dataclasses import replace
 
@@ -167,6 +183,7 @@ def test_the_edge_recipe_is_the_ablations_best_row():
     [
         ({"repeats": 0}, "repeats 0 must be at least 1"),
         ({"ema": 1.0}, "ema 1.0 must be in [0, 1)"),
+        ({"mixup": -0.2}, "mixup -0.2 must be at least 0"),
         ({"label_smoothing": -0.1}, "label_smoothing -0.1 must be in [0, 1)"),
         ({"class_weighting": "inverse"}, "class_weighting 'inverse' must be 'none' or 'balanced'"),
     ],

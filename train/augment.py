@@ -50,3 +50,22 @@ def augment_sequences(frames: np.ndarray, rng: np.random.Generator, jitter: Jitt
         warped += rng.uniform(-jitter.brightness, jitter.brightness)
         out[i] = np.clip(warped, 0.0, 1.0).transpose(2, 0, 1)[..., None]
     return out
+
+
+def mixup(
+    frames: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blend every sequence of a batch with another one of the same batch (Zhang et al. 2018, mixup).
+
+    One mixing weight per pair, the same on all 3 frames, the one-hot targets and the sample weights. The
+    weight is folded to [0.5, 1] so that each sequence stays the larger part of its own blend.
+    """
+    share = rng.beta(alpha, alpha, size=len(frames)).astype(np.float32)
+    share = np.maximum(share, 1.0 - share)
+    partner = rng.permutation(len(frames))
+    blend = share.reshape(-1, *([1] * (frames.ndim - 1)))
+    return (
+        blend * frames + (1 - blend) * frames[partner],
+        share[:, None] * targets + (1 - share[:, None]) * targets[partner],
+        share * weights + (1 - share) * weights[partner],
+    )

@@ -21,6 +21,7 @@ class Recipe:
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
+    mixup: float = 0.0  # alpha of the Beta(alpha, alpha) mixing weight for pairs of sequences in a batch; 0 = off
 
     def __post_init__(self) -> None:
         problems = [
@@ -31,6 +32,7 @@ class Recipe:
                 ("repeats", self.repeats, self.repeats >= 1, "must be at least 1"),
                 ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+                ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
                 (
                     "class_weighting",
                     self.class_weighting,

@@ -18,7 +18,7 @@ from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.preprocess import SPEC
 from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
-from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.config import TrainConfig, check_train_inputs
 from fer_edge.train.model import build_model
 from fer_edge.train.recipes import Recipe
@@ -105,7 +105,7 @@ def sample_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
 
 
 def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Dataset:
-    """Shuffled batches of (frames, one-hot targets, sample weights), augmented afresh each epoch.
+    """Shuffled batches of (frames, one-hot targets, sample weights), augmented (and mixed) afresh each epoch.
 
     A tf.data pipeline, not a Python generator: the generator path left the 2 cores idle between steps.
     """
@@ -125,6 +125,18 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
             return tf.ensure_shape(moved, frames.shape), targets, weights
 
         batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
+    if recipe.mixup:
+        mixing = np.random.default_rng(seed + 1)
+
+        def blend(frames, targets, weights):
+            mixed = tf.numpy_function(
+                lambda *batch: mixup(*batch, mixing, recipe.mixup),
+                [frames, targets, weights],
+                (tf.float32, tf.float32, tf.float32),
+            )
+            return tuple(tf.ensure_shape(m, t.shape) for m, t in zip(mixed, (frames, targets, weights), strict=True))
+
+        batches = batches.map(blend, num_parallel_calls=1, deterministic=True)
     return batches.prefetch(2)
 
 
