@@ -78,7 +78,11 @@ def train(
     data: DataOption = DEFAULT_DATA,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<recipe>-w<width>-cv<K>).")] = None,
     recipe: Annotated[
-        RecipeName, typer.Option(help="seed: the original recipe; edge: augmented, regularised.")
+        RecipeName,
+        typer.Option(
+            help="seed: the original recipe; edge: seed plus augmentation (the same on all 3 frames), two passes "
+            "per epoch, label smoothing and class weights (README: Training)."
+        ),
     ] = RecipeName.seed,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
