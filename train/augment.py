@@ -57,8 +57,9 @@ def mixup(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blend every sequence of a batch with another one of the same batch (Zhang et al. 2018, mixup).
 
-    One mixing weight per pair, the same on all 3 frames, the one-hot targets and the sample weights. The
-    weight is folded to [0.5, 1] so that each sequence stays the larger part of its own blend.
+    Each sequence draws a partner and a share from Beta(alpha, alpha), applied alike to its 3 frames, its
+    one-hot target and its sample weight. The share is folded to [0.5, 1] so that each sequence stays the
+    larger part of its own blend.
     """
     share = rng.beta(alpha, alpha, size=len(frames)).astype(np.float32)
     share = np.maximum(share, 1.0 - share)
