@@ -163,7 +163,7 @@ def test_ema_recipes_keep_a_moving_average_of_the_weights():
     assert averaged.use_ema and averaged.ema_momentum == 0.995
 
 
-def test_the_edge_recipe_is_the_ablations_best_row():
+def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
     import importlib.util
     from dataclasses import replace
     from pathlib import Path
