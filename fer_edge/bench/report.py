@@ -67,15 +67,12 @@ def markdown(results: dict) -> str:
             )
         streaming = [r for r in results["rows"] if r["mode"] == "streaming" and str(t) in r["latency"]]
         if streaming:
-            lines += [
-                "",
-                "Streaming parts (p50 ms): "
-                + "; ".join(
-                    f"{Path(r['bundle']).name} {r['format']} {r['precision']}: encoder "
-                    f"{r['latency'][str(t)]['encoder']['p50_ms']:.2f}, head {r['latency'][str(t)]['head']['p50_ms']:.2f}"
-                    for r in streaming
-                ),
+            parts = [
+                f"{Path(r['bundle']).name} {r['format']} {r['precision']}: encoder "
+                f"{r['latency'][str(t)]['encoder']['p50_ms']:.2f}, head {r['latency'][str(t)]['head']['p50_ms']:.2f}"
+                for r in streaming
             ]
+            lines += ["", "Streaming parts (p50 ms): " + "; ".join(parts)]
         lines.append("")
     lines += [
         f"## Start-up ({threads[0]} thread(s), a fresh process per model file)",
