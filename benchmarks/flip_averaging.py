@@ -30,11 +30,13 @@ def main() -> None:
     from fer_edge.export.run_folder import load_run
 
     results = {"data": str(Path(args.data).resolve()), "folds": []}
+    datasets = {}  # one load per class list, not per fold
     for variant in args.variants:
         for fold in sorted(variant.glob("fold_*")):
             run = load_run(fold)
-            data = load_sequences(Path(args.data), run.classes)
-            test = data.select(run.split.test)
+            if run.classes not in datasets:
+                datasets[run.classes] = load_sequences(Path(args.data), run.classes)
+            test = datasets[run.classes].select(run.split.test)
             plain = run.model.predict(test.frames, verbose=0)
             mirrored = run.model.predict(np.ascontiguousarray(test.frames[:, :, :, ::-1]), verbose=0)
             row = {
