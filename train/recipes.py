@@ -21,7 +21,7 @@ class Recipe:
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
-    mixup: float = 0.0  # alpha of the Beta(alpha, alpha) mixing weight for pairs of sequences in a batch; 0 = off
+    mixup: float = 0.0  # alpha of Beta(alpha, alpha): each sequence blended with a partner from its batch; 0 = off
 
     def __post_init__(self) -> None:
         problems = [
