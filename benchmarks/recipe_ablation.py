@@ -46,6 +46,9 @@ VARIANTS: dict[str, Recipe] = {
     "seed+aug+smooth+balanced+200epochs": replace(
         AUGMENTED, name="seed+aug+smooth+balanced+200epochs", class_weighting="balanced", epochs=200
     ),
+    "seed+aug+smooth+balanced+cosine": replace(
+        AUGMENTED, name="seed+aug+smooth+balanced+cosine", class_weighting="balanced", schedule="cosine"
+    ),
 }
 
 

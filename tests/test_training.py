@@ -163,6 +163,26 @@ def test_ema_recipes_keep_a_moving_average_of_the_weights():
     assert averaged.use_ema and averaged.ema_momentum == 0.995
 
 
+def test_a_cosine_recipe_falls_from_its_learning_rate_to_its_minimum_and_drops_the_plateau_callback():
+    from dataclasses import replace
+
+    import keras
+
+    from fer_edge.train.config import TrainConfig
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import build_callbacks, cosine_rate
+
+    recipe = replace(RECIPES["edge"], schedule="cosine", epochs=11, min_learning_rate=1e-5)
+    rates = [cosine_rate(recipe, epoch) for epoch in range(11)]
+    assert rates[0] == pytest.approx(1e-3) and rates[5] == pytest.approx((1e-3 + 1e-5) / 2) and rates[-1] == 1e-5
+    assert (np.diff(rates) < 0).all()
+    kinds = {type(c) for c in build_callbacks(recipe, TrainConfig(data="x"), has_val=False)}
+    assert kinds == {keras.callbacks.LearningRateScheduler}
+    assert {type(c) for c in build_callbacks(RECIPES["edge"], TrainConfig(data="x"), has_val=False)} == {
+        keras.callbacks.ReduceLROnPlateau
+    }
+
+
 def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
     import importlib.util
     from dataclasses import replace
@@ -186,6 +206,7 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
         ({"mixup": -0.2}, "mixup -0.2 must be at least 0"),
         ({"label_smoothing": -0.1}, "label_smoothing -0.1 must be in [0, 1)"),
         ({"class_weighting": "inverse"}, "class_weighting 'inverse' must be 'none' or 'balanced'"),
+        ({"schedule": "step"}, "schedule 'step' must be 'plateau' or 'cosine'"),
     ],
 )
 def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):

@@ -22,6 +22,7 @@ class Recipe:
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
     mixup: float = 0.0  # alpha of Beta(alpha, alpha): each sequence blended with a partner from its batch; 0 = off
+    schedule: str = "plateau"  # "plateau": the seed's ReduceLROnPlateau; "cosine": learning_rate to min over the epochs
 
     def __post_init__(self) -> None:
         problems = [
@@ -33,6 +34,12 @@ class Recipe:
                 ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
                 ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
+                (
+                    "schedule",
+                    self.schedule,
+                    self.schedule in ("plateau", "cosine"),
+                    "must be 'plateau' or 'cosine'",
+                ),
                 (
                     "class_weighting",
                     self.class_weighting,

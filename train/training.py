@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -140,15 +141,26 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
     return batches.prefetch(2)
 
 
+def cosine_rate(recipe: Recipe, epoch: int) -> float:
+    """Learning rate for epoch (0-based): half a cosine from recipe.learning_rate down to recipe.min_learning_rate."""
+    progress = epoch / max(recipe.epochs - 1, 1)
+    span = recipe.learning_rate - recipe.min_learning_rate
+    return recipe.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
+
+
 def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[keras.callbacks.Callback]:
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.ReduceLROnPlateau(
+    if recipe.schedule == "cosine":
+        schedule: keras.callbacks.Callback = keras.callbacks.LearningRateScheduler(
+            lambda epoch: cosine_rate(recipe, epoch)
+        )
+    else:
+        schedule = keras.callbacks.ReduceLROnPlateau(
             monitor="val_accuracy" if has_val else "accuracy",
             factor=recipe.plateau_factor,
             patience=recipe.plateau_patience,
             min_lr=recipe.min_learning_rate,
         )
-    ]
+    callbacks = [schedule]
     if config.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, restore_best_weights=True)
