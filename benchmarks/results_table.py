@@ -31,8 +31,8 @@ def row(run: Path) -> str:
         f1 = f"{metrics['macro_f1']:.3f}"
         minutes = metrics["train_seconds"] / 60
     return (
-        f"| `{run.name}` | {config['recipe']['name']} | {settings['width']:g} | {protocol} | {accuracy} | {f1} "
-        f"| {minutes:.0f} min | {where} |"
+        f"| `{run.name}` | {config['recipe']['name']} | {config['recipe']['epochs']} | {settings['width']:g} "
+        f"| {protocol} | {accuracy} | {f1} | {minutes:.0f} min | {where} |"
     )
 
 
@@ -40,8 +40,8 @@ def main() -> None:
     runs = [Path(arg) for arg in sys.argv[1:]]
     if not runs:
         sys.exit(__doc__)
-    print("| run | recipe | width | split | held-out accuracy | macro F1 | training time | threads |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | recipe | epochs | width | split | held-out accuracy | macro F1 | training time | threads |")
+    print("|---|---|---:|---|---|---|---|---|---|")
     for run in runs:
         print(row(run))
 
