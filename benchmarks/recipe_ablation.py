@@ -49,6 +49,13 @@ VARIANTS: dict[str, Recipe] = {
     "seed+aug+smooth+balanced+cosine": replace(
         AUGMENTED, name="seed+aug+smooth+balanced+cosine", class_weighting="balanced", schedule="cosine"
     ),
+    "seed+aug+smooth+balanced+200epochs+wd": replace(
+        AUGMENTED,
+        name="seed+aug+smooth+balanced+200epochs+wd",
+        class_weighting="balanced",
+        epochs=200,
+        weight_decay=0.5,
+    ),
 }
 
 

@@ -183,6 +183,27 @@ def test_a_cosine_recipe_falls_from_its_learning_rate_to_its_minimum_and_drops_t
     }
 
 
+def test_weight_decay_shrinks_kernels_by_rate_times_decay_per_step_and_spares_biases_and_batch_norm():
+    from dataclasses import replace
+
+    import keras
+
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import build_optimizer
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    optimizer = build_optimizer(replace(RECIPES["edge"], weight_decay=0.5))
+    # Zero gradients: Nadam's own step is zero, so whatever moves is the decay.
+    optimizer.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
+    after = {v.path: (old, v.numpy()) for old, v in zip(before, model.trainable_variables, strict=True)}
+    kernel_before, kernel_after = after["sequential/dense/kernel"]
+    np.testing.assert_allclose(kernel_after, kernel_before * (1 - 0.5 * 1e-3), rtol=1e-6)
+    spared = [path for path in after if not path.endswith("kernel")]
+    assert spared and all(np.array_equal(*after[path]) for path in spared)
+    assert build_optimizer(RECIPES["edge"]).weight_decay is None
+
+
 def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
     import importlib.util
     from dataclasses import replace
@@ -207,6 +228,7 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
         ({"label_smoothing": -0.1}, "label_smoothing -0.1 must be in [0, 1)"),
         ({"class_weighting": "inverse"}, "class_weighting 'inverse' must be 'none' or 'balanced'"),
         ({"schedule": "step"}, "schedule 'step' must be 'plateau' or 'cosine'"),
+        ({"weight_decay": -1e-4}, "weight_decay -0.0001 must be at least 0"),
     ],
 )
 def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):

@@ -23,6 +23,7 @@ class Recipe:
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
     mixup: float = 0.0  # alpha of Beta(alpha, alpha): each sequence blended with a partner from its batch; 0 = off
     schedule: str = "plateau"  # "plateau": the seed's ReduceLROnPlateau; "cosine": learning_rate to min over the epochs
+    weight_decay: float = 0.0  # decoupled: each step kernel -= kernel * weight_decay * rate; not biases, BN; 0 = off
 
     def __post_init__(self) -> None:
         problems = [
@@ -34,6 +35,7 @@ class Recipe:
                 ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
                 ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
+                ("weight_decay", self.weight_decay, self.weight_decay >= 0, "must be at least 0"),
                 (
                     "schedule",
                     self.schedule,

@@ -169,7 +169,15 @@ def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[
 
 
 def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
-    return keras.optimizers.Nadam(recipe.learning_rate, use_ema=recipe.ema > 0, ema_momentum=recipe.ema or 0.99)
+    optimizer = keras.optimizers.Nadam(
+        recipe.learning_rate,
+        weight_decay=recipe.weight_decay or None,
+        use_ema=recipe.ema > 0,
+        ema_momentum=recipe.ema or 0.99,
+    )
+    if recipe.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
 
 
 def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log) -> RunResult:
