@@ -80,8 +80,8 @@ def train(
     recipe: Annotated[
         RecipeName,
         typer.Option(
-            help="seed: the original recipe; edge: seed plus augmentation (the same on all 3 frames), two passes "
-            "per epoch, label smoothing and class weights (README: Training)."
+            help="seed: the original recipe (100 epochs); edge: seed plus augmentation (the same on all 3 frames), "
+            "two passes per epoch, label smoothing, class weights and 200 epochs (README: Training)."
         ),
     ] = RecipeName.seed,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
