@@ -14,6 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from fer_edge.atomic import atomic_write_text
 from fer_edge.bench.clip import write_face_clip
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.manifest import read_manifest
@@ -50,7 +51,8 @@ def main() -> None:
             for margin in (float(m) for m in args.margins.split(",")):
                 accuracy = accuracy_through_runtime(args.bundle, sequences, clip, segments, margin)
                 results.setdefault(margin, {})[name] = accuracy
-    best = max(results, key=lambda m: results[m]["training"])
+    # A tie goes to the margin nearest 0, the runtime's default: the smallest change to the detector's box.
+    best = max(results, key=lambda m: (results[m]["training"], -abs(m)))
     print(
         f"{'margin':>7} {'training':>9} {'held-out':>9}   (direct 48x48 crops, held-out: "
         f"{manifest.heldout_metrics['keras_accuracy']:.1%})"
@@ -61,7 +63,8 @@ def main() -> None:
             + ("   <- chosen" if margin == best else "")
         )
     if args.out:
-        args.out.write_text(json.dumps({"bundle": str(args.bundle), "results": results, "chosen": best}, indent=2))
+        summary = {"bundle": str(args.bundle), "results": results, "chosen": best}
+        atomic_write_text(args.out, json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
