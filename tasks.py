@@ -2,13 +2,13 @@
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
     python3 tasks.py main       set up .venv, show the data, train the edge recipe on CK+48, export int8 TFLite/ONNX,
-                                benchmark the bundle (about 70 min on 2 cores)
+                                benchmark the bundle (about 2.7 h on 2 cores: 200 epochs at full width)
     python3 tasks.py test       set up .venv, lint, run the test suite
     python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
     python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
                                 (QEMU=/path/to/qemu-aarch64 picks the emulator; run as root so that a Cortex-A72
                                 /proc/cpuinfo can be bound in where qemu shows the host's, as 7.2 does)
-    python3 tasks.py reproduce  every training run behind the README's results table (about 6.5 h on 2 cores)
+    python3 tasks.py reproduce  every training run behind the README's results table (about 7.5 h on 2 cores)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
 """
