@@ -32,7 +32,7 @@ CREATE = {
 }
 DEFAULT_MODEL = {
     "ai-edge-litert": pi_check.REPO / "fer_edge" / "models" / "default" / "full_int8.tflite",
-    "onnxruntime": pi_check.REPO / "bundles" / "edge-w0.5" / "full_int8.onnx",  # made by tasks.py bench
+    "onnxruntime": pi_check.REPO / "bundles" / "edge200-w0.5" / "full_int8.onnx",  # made by tasks.py bench
 }
 GDB_PORT = 12345
 

@@ -5,7 +5,7 @@ default model that `fer-edge run` uses without --bundle.
 The rule (fixed before looking at any held-out number): the widest model of the bench whose shipped files fit
 in 8 MB, so that streaming (encoder + head) is available and the wheel stays small.
 
-    python benchmarks/ship_default.py bundles/edge-w0.5 --command "fer-edge train ...; fer-edge export ..."
+    python benchmarks/ship_default.py bundles/edge200-w0.5 --command "fer-edge train ...; fer-edge export ..."
 """
 
 from __future__ import annotations
