@@ -59,4 +59,5 @@ def preprocess_frame(image: np.ndarray, size: int = SPEC.size) -> np.ndarray:
     if scaled.shape != (size, size):
         interpolation = cv2.INTER_AREA if min(scaled.shape) >= size else cv2.INTER_LINEAR
         scaled = cv2.resize(scaled, (size, size), interpolation=interpolation)
-    return np.ascontiguousarray(scaled, dtype=np.float32)[:, :, None]
+    # Area averaging and the grey weights can round a white pixel to 1.0000001; the range is a promise.
+    return np.clip(np.ascontiguousarray(scaled, dtype=np.float32), 0.0, 1.0)[:, :, None]
