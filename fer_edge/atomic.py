@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from fer_edge import stopping
 from fer_edge.errors import UsageError
 
 
@@ -81,6 +82,7 @@ def atomic_dir(path: Path, force: bool = False) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        stopping.check()  # a stop request swallowed on its way up must not publish a half-finished folder
         if path.exists():
             old = path.with_name(f".{path.name}.old.tmp")
             shutil.rmtree(old, ignore_errors=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import signal
 import sys
 from contextvars import ContextVar
 from enum import Enum
@@ -13,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from fer_edge import stopping
 from fer_edge.dataset import DEFAULT_DATA
 from fer_edge.errors import FerEdgeError
 
@@ -365,13 +365,8 @@ def data_stats(
     typer.echo(f"sample grid written to {out}")
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    # Unwind like Ctrl-C so that temporary folders and files are removed on `kill` too.
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stopping.install()
     app(prog_name="fer-edge")
 
 

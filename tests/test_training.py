@@ -239,3 +239,16 @@ def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named
 
     with pytest.raises(UsageError, match=re.escape(f"recipe 'edge': {message}")):
         replace(RECIPES["edge"], **change)
+
+
+def test_training_stops_at_the_next_batch_once_a_stop_was_requested(monkeypatch):
+    import threading
+
+    from fer_edge import stopping
+    from fer_edge.train.training import StopOnRequest
+
+    monkeypatch.setattr(stopping, "_requested", threading.Event())
+    StopOnRequest().on_train_batch_end(0)  # no request: training goes on
+    stopping._requested.set()  # as the signal handler does, whose KeyboardInterrupt TensorFlow may swallow
+    with pytest.raises(KeyboardInterrupt):
+        StopOnRequest().on_train_batch_end(1)

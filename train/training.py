@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.preprocess import SPEC
@@ -148,6 +149,13 @@ def cosine_rate(recipe: Recipe, epoch: int) -> float:
     return recipe.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
 
 
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends training at the next batch after Ctrl-C or `kill`, should TensorFlow have swallowed the interrupt."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        stopping.check()
+
+
 def build_callbacks(recipe: Recipe, config: TrainConfig, has_val: bool) -> list[keras.callbacks.Callback]:
     if recipe.schedule == "cosine":
         schedule: keras.callbacks.Callback = keras.callbacks.LearningRateScheduler(
@@ -205,7 +213,7 @@ def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, 
         training_batches(train, recipe, seed),
         validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(data.classes))) if val else None,
         epochs=recipe.epochs,
-        callbacks=[*build_callbacks(recipe, config, val is not None), progress],
+        callbacks=[*build_callbacks(recipe, config, val is not None), progress, StopOnRequest()],
         verbose=0,
         shuffle=False,  # the dataset shuffles
     )
