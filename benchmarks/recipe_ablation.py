@@ -56,6 +56,21 @@ VARIANTS: dict[str, Recipe] = {
         epochs=200,
         weight_decay=0.5,
     ),
+    # CK+48's contempt and disgust sequences as extra training outputs, cut off the final model
+    # (train/auxiliary.py): 77 more faces for the shared layers, none of them from an inner test fold's subjects.
+    "seed+aug+smooth+balanced+aux": replace(
+        AUGMENTED,
+        name="seed+aug+smooth+balanced+aux",
+        class_weighting="balanced",
+        auxiliary_classes=("contempt", "disgust"),
+    ),
+    "seed+aug+smooth+balanced+200epochs+aux": replace(
+        AUGMENTED,
+        name="seed+aug+smooth+balanced+200epochs+aux",
+        class_weighting="balanced",
+        epochs=200,
+        auxiliary_classes=("contempt", "disgust"),
+    ),
 }
 
 
@@ -93,9 +108,11 @@ def main() -> None:
             continue
         recipe = VARIANTS[name]
         config = TrainConfig(data=args.data, width=args.width, seed=args.seed)
+        extra = recipe.auxiliary_for(DEFAULT_CLASSES)
+        auxiliary = load_sequences(Path(args.data), extra) if extra else None
         started = time.perf_counter()
         folds = [
-            fit_one(data, split, recipe, config, runs / name.replace("+", "_") / f"fold_{split.fold}", print)
+            fit_one(data, split, recipe, config, runs / name.replace("+", "_") / f"fold_{split.fold}", print, auxiliary)
             for split in inner
         ]
         accuracies = [f.accuracy for f in folds]

@@ -49,5 +49,5 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
     config.validate()
     recipe = get_recipe(config.recipe, config.epochs, config.batch_size)
     check_output_dir(Path(config.out), config.force)
-    scan(Path(config.data), config.classes)
+    scan(Path(config.data), config.classes + recipe.auxiliary_for(config.classes))
     return recipe

@@ -24,6 +24,8 @@ class Recipe:
     mixup: float = 0.0  # alpha of Beta(alpha, alpha): each sequence blended with a partner from its batch; 0 = off
     schedule: str = "plateau"  # "plateau": the seed's ReduceLROnPlateau; "cosine": learning_rate to min over the epochs
     weight_decay: float = 0.0  # decoupled: each step kernel -= kernel * weight_decay * rate; not biases, BN; 0 = off
+    # Further CK+48 emotions trained on as extra outputs, which are cut off the final model (train/auxiliary.py)
+    auxiliary_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = [
@@ -53,6 +55,10 @@ class Recipe:
         ]
         if problems:
             raise UsageError(f"recipe {self.name!r}: " + "; ".join(problems))
+
+    def auxiliary_for(self, classes: tuple[str, ...]) -> tuple[str, ...]:
+        """The auxiliary classes that are not already among the classes a model is trained for."""
+        return tuple(c for c in self.auxiliary_classes if c not in classes)
 
     def to_dict(self) -> dict:
         return asdict(self)

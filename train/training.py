@@ -7,7 +7,7 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,17 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.preprocess import SPEC
-from fer_edge.split import Split, carve_validation, check_disjoint, seed_split, subject_folds, write_split
+from fer_edge.split import (
+    SUBJECT_PROTOCOL,
+    Split,
+    carve_validation,
+    check_disjoint,
+    seed_split,
+    subject_folds,
+    write_split,
+)
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
+from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
 from fer_edge.train.config import TrainConfig, check_train_inputs
 from fer_edge.train.model import build_model
 from fer_edge.train.recipes import Recipe
@@ -84,6 +93,8 @@ class ProgressAndHeldOut(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         probabilities = self.model.predict(self.test.frames, verbose=0, batch_size=64)
+        probabilities = probabilities[:, : len(self.test.classes)]  # without auxiliary outputs, if any
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
         picked = probabilities[np.arange(len(self.test)), self.test.labels]
         accuracy = float(np.mean(probabilities.argmax(axis=1) == self.test.labels))
         loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
@@ -188,36 +199,50 @@ def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, directory: Path, log: Log) -> RunResult:
-    """Train one model on split.train, evaluate on split.test, write the run files into directory."""
+def fit_one(
+    data: Sequences,
+    split: Split,
+    recipe: Recipe,
+    config: TrainConfig,
+    directory: Path,
+    log: Log,
+    auxiliary: Sequences | None = None,
+) -> RunResult:
+    """Train one model on split.train (plus `auxiliary` sequences), evaluate on split.test, write the run files."""
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f"[fold {split.fold}/{split.folds}] " if split.fold else ""
     seed = config.seed + (split.fold or 0)
     keras.utils.set_random_seed(seed)
     train, test = data.select(split.train), data.select(split.test)
     val = data.select(split.val) if split.val else None
+    if auxiliary is not None:
+        unseen = split.test + split.val if split.protocol == SUBJECT_PROTOCOL else ()
+        train = add_auxiliary(train, auxiliary, set(data.select(unseen).subjects))
 
-    model = build_model(len(data.classes), config.width)
+    model = build_model(len(train.classes), config.width)
     model.compile(
         optimizer=build_optimizer(recipe),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
     progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
+    extra = f" ({len(train) - len(split.train)} of auxiliary classes)" if auxiliary is not None else ""
     log(
-        f"{prefix}training {model.name} ({model.count_params():,} parameters) on {len(train)} sequences, "
+        f"{prefix}training {model.name} ({model.count_params():,} parameters) on {len(train)} sequences{extra}, "
         f"{len(val) if val else 0} validation, {len(test)} held-out; recipe {recipe.name}, {recipe.epochs} epochs"
     )
     started = time.perf_counter()
     fitted = model.fit(
         training_batches(train, recipe, seed),
-        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(data.classes))) if val else None,
+        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(train.classes))) if val else None,
         epochs=recipe.epochs,
         callbacks=[*build_callbacks(recipe, config, val is not None), progress, StopOnRequest()],
         verbose=0,
         shuffle=False,  # the dataset shuffles
     )
     seconds = time.perf_counter() - started
+    if auxiliary is not None:
+        model = keep_target_outputs(model, len(data.classes), config.width)
 
     probabilities = model.predict(test.frames, verbose=0, batch_size=64)
     predicted = probabilities.argmax(axis=1)
@@ -253,7 +278,7 @@ def fit_one(data: Sequences, split: Split, recipe: Recipe, config: TrainConfig, 
         "train_sequences": len(train),
     }
     atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_config(config, recipe, data, directory)
+    write_config(config, recipe, data, directory, train.ids[len(split.train) :])
     np.savez(directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities)
     log(
         f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
@@ -274,7 +299,9 @@ def save_legacy_h5(model: keras.Model, path: Path) -> None:
         absl.setLevel(level)
 
 
-def write_config(config: TrainConfig, recipe: Recipe, data: Sequences, directory: Path) -> None:
+def write_config(
+    config: TrainConfig, recipe: Recipe, data: Sequences, directory: Path, auxiliary_ids: Iterable[str] = ()
+) -> None:
     record = {
         "config": asdict(config),
         "recipe": recipe.to_dict(),
@@ -283,6 +310,7 @@ def write_config(config: TrainConfig, recipe: Recipe, data: Sequences, directory
         "preprocess": SPEC.to_dict(),
         "sequence_length": int(data.frames.shape[1]),
         "dataset": {"path": str(Path(config.data).resolve()), "sequences": len(data)},
+        "auxiliary_training_ids": [str(i) for i in auxiliary_ids],
         "versions": library_versions(*TRAINING_PACKAGES),
         "machine": machine_info(),
     }
@@ -336,6 +364,10 @@ def train(config: TrainConfig, log: Log = print) -> dict:
     recipe = check_train_inputs(config)
     data = load_sequences(Path(config.data), config.classes)
     log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
+    extra = recipe.auxiliary_for(config.classes)
+    auxiliary = load_sequences(Path(config.data), extra) if extra else None
+    if auxiliary is not None:
+        log(f"and {len(auxiliary)} sequences of the auxiliary classes {', '.join(extra)} for training only")
     splits = (
         subject_folds(data, config.cv, config.seed) if config.cv else [seed_split(data, config.test_size, config.seed)]
     )
@@ -345,10 +377,10 @@ def train(config: TrainConfig, log: Log = print) -> dict:
 
     with atomic_dir(Path(config.out), config.force) as tmp:
         if config.cv:
-            results = [fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log) for s in splits]
+            results = [fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log, auxiliary) for s in splits]
             outcome = summarize_folds(results, data, config, recipe, tmp, log)
         else:
-            fit_one(data, splits[0], recipe, config, tmp, log)
+            fit_one(data, splits[0], recipe, config, tmp, log, auxiliary)
             outcome = json.loads((tmp / "metrics.json").read_text())
     log(f"run written to {config.out}")
     return outcome
