@@ -61,6 +61,13 @@ def friendly_errors(command):
             _fail(str(error), error.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted; nothing half-written was left behind", 130)
+        except typer.Exit:
+            raise
+        except Exception:
+            # TensorFlow may turn the KeyboardInterrupt of a stop request into an error of its own on the way up
+            if not stopping.requested() or DEBUG.get():
+                raise
+            _fail("interrupted; nothing half-written was left behind", 130)
 
     return wrapper
 

@@ -49,3 +49,39 @@ def test_without_a_request_check_does_nothing_and_the_folder_is_published(fresh_
     with atomic_dir(tmp_path / "run") as tmp:
         (tmp / "a").write_text("x")
     assert os.listdir(tmp_path) == ["run"]
+
+
+def test_an_error_that_a_stop_request_turned_into_is_reported_as_the_interruption(fresh_request):
+    import typer
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import friendly_errors
+
+    app = typer.Typer()
+
+    @app.command()
+    @friendly_errors
+    def work() -> None:
+        stopping._requested.set()  # as the signal handler does
+        raise RuntimeError("what TensorFlow made of the KeyboardInterrupt")
+
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "Traceback" not in result.output
+
+
+def test_without_a_stop_request_an_unexpected_error_is_not_called_an_interruption(fresh_request):
+    import typer
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import friendly_errors
+
+    app = typer.Typer()
+
+    @app.command()
+    @friendly_errors
+    def work() -> None:
+        raise RuntimeError("a real bug")
+
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
