@@ -105,7 +105,7 @@ def train(
     from fer_edge.dataset import resolve_classes
 
     if out is None:
-        out = Path("runs") / f"{recipe.value}-w{width:g}" + (f"-cv{cv}" if cv else "")
+        out = Path("runs") / (f"{recipe.value}-w{width:g}" + (f"-cv{cv}" if cv else ""))
     config_args = dict(
         data=str(data),
         out=str(out),

@@ -29,6 +29,15 @@ def test_help_lists_the_commands():
         assert option in train_help
 
 
+@pytest.mark.parametrize("cv, name", [(0, "edge-w0.5"), (3, "edge-w0.5-cv3")])
+def test_without_out_the_run_folder_is_named_after_recipe_width_and_folds(tmp_path, monkeypatch, cv, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / name).mkdir(parents=True)  # an existing folder: the error names the default path
+    result = invoke("train", "--data", tmp_path / "nope", "--recipe", "edge", "--width", "0.5", "--cv", cv)
+    assert result.exit_code != 0
+    assert f"runs/{name}" in one_error_line(result)
+
+
 def test_missing_dataset_is_one_line_exit_1(tmp_path):
     result = invoke("train", "--data", tmp_path / "nope", "--out", tmp_path / "run")
     assert result.exit_code == 1
