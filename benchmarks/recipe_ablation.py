@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="the seed split's seed (the outer held-out stays out)")
+    parser.add_argument(
+        "--fold-seed", type=int, default=None, help="another assignment of the inner folds (default: --seed)"
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--runs", default=None, help="folder for the per-fold runs (default runs/ablation-wW)")
     parser.add_argument("--out", default=None, help="JSON results (default reports/recipe_ablation-wW.json)")
@@ -88,19 +91,24 @@ def main() -> None:
     from fer_edge.train.config import TrainConfig
     from fer_edge.train.training import fit_one
 
-    runs = Path(args.runs or f"runs/ablation-w{args.width:g}")
-    out = Path(args.out or f"reports/recipe_ablation-w{args.width:g}.json")
+    fold_seed = args.seed if args.fold_seed is None else args.fold_seed
+    tag = f"w{args.width:g}" + (f"-folds{fold_seed}" if fold_seed != args.seed else "")
+    runs = Path(args.runs or f"runs/ablation-{tag}")
+    out = Path(args.out or f"reports/recipe_ablation-{tag}.json")
     results = json.loads(out.read_text()) if out.exists() else {"variants": {}}
     data = load_sequences(Path(args.data), DEFAULT_CLASSES)
     outer = seed_split(data, seed=args.seed)
-    inner = subject_folds(data.select(outer.train), args.folds, args.seed)
+    inner = subject_folds(data.select(outer.train), args.folds, fold_seed)
     results.update(
         protocol=f"subject-independent {args.folds}-fold CV inside the seed split's "
         f"{len(outer.train)} training sequences",
         width=args.width,
         seed=args.seed,
+        fold_seed=fold_seed,
         data=str(Path(args.data).resolve()),
-        command="python benchmarks/recipe_ablation.py " + f"--width {args.width:g} --folds {args.folds}",
+        command="python benchmarks/recipe_ablation.py "
+        + f"--width {args.width:g} --folds {args.folds}"
+        + (f" --fold-seed {fold_seed}" if fold_seed != args.seed else ""),
     )
     for name in args.variants:
         if name in results["variants"]:
