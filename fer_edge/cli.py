@@ -93,6 +93,13 @@ def train(
     ] = RecipeName.seed,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
+    auxiliary_classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the recipe's auxiliary classes (extra emotions trained on as outputs that the saved "
+            "model drops): a comma list, or 'none'."
+        ),
+    ] = None,
     width: Annotated[float, typer.Option(help="Multiplier on every filter and unit count (1.0 = the seed).")] = 1.0,
     classes: ClassesOption = "default",
     cv: Annotated[int, typer.Option(help="K >= 2: subject-independent stratified K-fold; 0: seed 70/30 split.")] = 0,
@@ -112,6 +119,7 @@ def train(
         recipe=recipe.value,
         epochs=epochs,
         batch_size=batch_size,
+        auxiliary_classes=parse_auxiliary(auxiliary_classes),
         width=width,
         classes=resolve_classes(classes),
         cv=cv,
@@ -127,6 +135,14 @@ def train(
     from fer_edge.train.training import train as run_training
 
     run_training(config, log=lambda line: typer.echo(line))
+
+
+def parse_auxiliary(spec: str | None) -> tuple[str, ...] | None:
+    if spec is None:
+        return None
+    if spec.strip() == "none":
+        return ()
+    return tuple(name.strip() for name in spec.split(",") if name.strip())
 
 
 @app.command()

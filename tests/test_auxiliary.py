@@ -82,3 +82,31 @@ def test_auxiliary_classes_that_are_already_targets_are_not_added_twice():
     recipe = replace(RECIPES["edge"], auxiliary_classes=("contempt", "disgust"))
     assert recipe.auxiliary_for(DEFAULT_CLASSES) == ("contempt", "disgust")
     assert recipe.auxiliary_for(ALL_CLASSES) == ()
+
+
+def test_the_cli_trains_on_auxiliary_classes_that_have_a_folder_and_says_which_it_lacks(tmp_path):
+    from conftest import write_synthetic_ck48
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import app
+
+    root = write_synthetic_ck48(tmp_path / "CK+48", classes=(*DEFAULT_CLASSES, "contempt"))
+    out = tmp_path / "run"
+    args = ["train", "--data", str(root), "--out", str(out), "--width", "0.0625", "--epochs", "1"]
+    result = CliRunner().invoke(app, [*args, "--auxiliary-classes", "contempt,disgust"])
+    assert result.exit_code == 0, result.output
+    assert "trained without: disgust" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"]["auxiliary_classes"] == ["contempt", "disgust"]
+    assert config["auxiliary_training_ids"] == [f"contempt/S{s}_006" for s in range(101, 107)]
+    assert config["classes"] == list(DEFAULT_CLASSES)
+
+
+def test_auxiliary_classes_none_overrides_the_recipe(monkeypatch):
+    from fer_edge.cli import parse_auxiliary
+    from fer_edge.train.recipes import get_recipe
+
+    monkeypatch.setitem(RECIPES, "with_them", replace(RECIPES["edge"], auxiliary_classes=("contempt", "disgust")))
+    assert get_recipe("with_them", auxiliary_classes=parse_auxiliary("none")).auxiliary_classes == ()
+    assert get_recipe("with_them", auxiliary_classes=parse_auxiliary(None)).auxiliary_classes == ("contempt", "disgust")
+    assert get_recipe("edge", auxiliary_classes=parse_auxiliary(" disgust ")).auxiliary_classes == ("disgust",)

@@ -20,6 +20,7 @@ class TrainConfig:
     recipe: str = "seed"
     epochs: int | None = None  # None: the recipe's
     batch_size: int | None = None  # None: the recipe's
+    auxiliary_classes: tuple[str, ...] | None = None  # None: the recipe's; () for none
     width: float = 1.0
     classes: tuple[str, ...] = DEFAULT_CLASSES
     cv: int = 0  # 0: the seed's stratified 70/30 split; K >= 2: subject-independent K-fold
@@ -47,7 +48,17 @@ class TrainConfig:
 def check_train_inputs(config: TrainConfig) -> Recipe:
     """Every check that needs no TensorFlow: arguments, recipe, output folder, dataset layout."""
     config.validate()
-    recipe = get_recipe(config.recipe, config.epochs, config.batch_size)
+    recipe = get_recipe(config.recipe, config.epochs, config.batch_size, config.auxiliary_classes)
     check_output_dir(Path(config.out), config.force)
-    scan(Path(config.data), config.classes + recipe.auxiliary_for(config.classes))
+    scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
     return recipe
+
+
+def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(present, absent): the recipe's auxiliary classes that have a folder in the dataset, and those that do not.
+
+    Auxiliary classes only add training data, so a dataset without them trains without them.
+    """
+    wanted = recipe.auxiliary_for(config.classes)
+    present = tuple(c for c in wanted if (Path(config.data) / c).is_dir())
+    return present, tuple(c for c in wanted if c not in present)

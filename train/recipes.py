@@ -88,8 +88,13 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def get_recipe(name: str, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
+def get_recipe(
+    name: str,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    auxiliary_classes: tuple[str, ...] | None = None,
+) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    overrides = {"epochs": epochs, "batch_size": batch_size}
+    overrides = {"epochs": epochs, "batch_size": batch_size, "auxiliary_classes": auxiliary_classes}
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

@@ -30,7 +30,7 @@ from fer_edge.split import (
 )
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
-from fer_edge.train.config import TrainConfig, check_train_inputs
+from fer_edge.train.config import TrainConfig, auxiliary_in_data, check_train_inputs
 from fer_edge.train.model import build_model
 from fer_edge.train.recipes import Recipe
 from fer_edge.train.reports import (
@@ -364,10 +364,12 @@ def train(config: TrainConfig, log: Log = print) -> dict:
     recipe = check_train_inputs(config)
     data = load_sequences(Path(config.data), config.classes)
     log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
-    extra = recipe.auxiliary_for(config.classes)
+    extra, absent = auxiliary_in_data(config, recipe)
     auxiliary = load_sequences(Path(config.data), extra) if extra else None
     if auxiliary is not None:
         log(f"and {len(auxiliary)} sequences of the auxiliary classes {', '.join(extra)} for training only")
+    if absent:
+        log(f"auxiliary classes without a folder in {config.data}, trained without: {', '.join(absent)}")
     splits = (
         subject_folds(data, config.cv, config.seed) if config.cv else [seed_split(data, config.test_size, config.seed)]
     )
