@@ -88,7 +88,8 @@ def train(
         RecipeName,
         typer.Option(
             help="seed: the original recipe (100 epochs); edge: seed plus augmentation (the same on all 3 frames), "
-            "two passes per epoch, label smoothing, class weights and 200 epochs (README: Training)."
+            "two passes per epoch, label smoothing, class weights, 200 epochs and contempt and disgust as auxiliary "
+            "training classes (README: Training)."
         ),
     ] = RecipeName.seed,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,

@@ -216,7 +216,7 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
     assert RECIPES["seed"] == ablation.VARIANTS["seed"]
-    assert replace(ablation.VARIANTS["seed+aug+smooth+balanced+200epochs"], name="edge") == RECIPES["edge"]
+    assert replace(ablation.VARIANTS["seed+aug+smooth+balanced+200epochs+aux"], name="edge") == RECIPES["edge"]
 
 
 @pytest.mark.parametrize(
