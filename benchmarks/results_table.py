@@ -30,9 +30,10 @@ def row(run: Path) -> str:
         protocol = "seed stratified 70/30"
         f1 = f"{metrics['macro_f1']:.3f}"
         minutes = metrics["train_seconds"] / 60
+    auxiliary = ", ".join(config["recipe"].get("auxiliary_classes", [])) or "none"  # older runs lack the field
     return (
-        f"| `{run.name}` | {config['recipe']['name']} | {config['recipe']['epochs']} | {settings['width']:g} "
-        f"| {protocol} | {accuracy} | {f1} | {minutes:.0f} min | {where} |"
+        f"| `{run.name}` | {config['recipe']['name']} | {config['recipe']['epochs']} | {auxiliary} "
+        f"| {settings['width']:g} | {protocol} | {accuracy} | {f1} | {minutes:.0f} min | {where} |"
     )
 
 
@@ -40,8 +41,11 @@ def main() -> None:
     runs = [Path(arg) for arg in sys.argv[1:]]
     if not runs:
         sys.exit(__doc__)
-    print("| run | recipe | epochs | width | split | held-out accuracy | macro F1 | training time | threads |")
-    print("|---|---|---:|---|---|---|---|---|---|")
+    print(
+        "| run | recipe | epochs | auxiliary classes | width | split | held-out accuracy | macro F1 | training time "
+        "| threads |"
+    )
+    print("|---|---|---:|---|---|---|---|---|---|---|")
     for run in runs:
         print(row(run))
 
