@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from fer_edge.train.config import TrainConfig
-    from fer_edge.train.training import fit_one
+    from fer_edge.train.training import fit_one, load_auxiliary
 
     fold_seed = args.seed if args.fold_seed is None else args.fold_seed
     tag = f"w{args.width:g}" + (f"-folds{fold_seed}" if fold_seed != args.seed else "")
@@ -116,8 +116,7 @@ def main() -> None:
             continue
         recipe = VARIANTS[name]
         config = TrainConfig(data=args.data, width=args.width, seed=args.seed)
-        extra = recipe.auxiliary_for(DEFAULT_CLASSES)
-        auxiliary = load_sequences(Path(args.data), extra) if extra else None
+        auxiliary = load_auxiliary(config, recipe, print)
         started = time.perf_counter()
         folds = [
             fit_one(data, split, recipe, config, runs / name.replace("+", "_") / f"fold_{split.fold}", print, auxiliary)

@@ -359,17 +359,23 @@ def summarize_folds(
     return summary
 
 
-def train(config: TrainConfig, log: Log = print) -> dict:
-    """Train per `config` into config.out (written atomically). Returns the run's metrics or CV summary."""
-    recipe = check_train_inputs(config)
-    data = load_sequences(Path(config.data), config.classes)
-    log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
+def load_auxiliary(config: TrainConfig, recipe: Recipe, log: Log) -> Sequences | None:
+    """The sequences of the recipe's auxiliary classes that the dataset has (None if none), said in the log."""
     extra, absent = auxiliary_in_data(config, recipe)
     auxiliary = load_sequences(Path(config.data), extra) if extra else None
     if auxiliary is not None:
         log(f"and {len(auxiliary)} sequences of the auxiliary classes {', '.join(extra)} for training only")
     if absent:
         log(f"auxiliary classes without a folder in {config.data}, trained without: {', '.join(absent)}")
+    return auxiliary
+
+
+def train(config: TrainConfig, log: Log = print) -> dict:
+    """Train per `config` into config.out (written atomically). Returns the run's metrics or CV summary."""
+    recipe = check_train_inputs(config)
+    data = load_sequences(Path(config.data), config.classes)
+    log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
+    auxiliary = load_auxiliary(config, recipe, log)
     splits = (
         subject_folds(data, config.cv, config.seed) if config.cv else [seed_split(data, config.test_size, config.seed)]
     )
