@@ -1,4 +1,5 @@
-"""tasks.py: the bench table's runs are runs of the results table, trained with the main recipe."""
+"""tasks.py: the bench table's runs are runs of the results table, of the main recipe with its epochs
+named, on the 70/30 split."""
 
 import importlib.util
 from pathlib import Path
