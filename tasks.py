@@ -51,6 +51,7 @@ RESULT_RUNS = [
     ("runs/edge200-w0.25", ["--recipe", "edge", "--epochs", "200", "--width", "0.25", *NO_AUX]),
     ("runs/edge200-w0.25-cv5", ["--recipe", "edge", "--epochs", "200", "--width", "0.25", "--cv", "5", *NO_AUX]),
     ("runs/edge200aux-w0.5", ["--recipe", "edge", "--epochs", "200", "--width", "0.5"]),
+    ("runs/edge200aux-w1", ["--recipe", "edge", "--epochs", "200", "--width", "1"]),
 ]
 
 
