@@ -8,7 +8,7 @@
     python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
                                 (QEMU=/path/to/qemu-aarch64 picks the emulator; run as root so that a Cortex-A72
                                 /proc/cpuinfo can be bound in where qemu shows the host's, as 7.2 does)
-    python3 tasks.py reproduce  every training run behind the README's results table (about 11 h on 2 cores)
+    python3 tasks.py reproduce  every training run behind the README's results table (about 14 h on 2 cores)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
 """
