@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
 from fer_edge.metrics import parity
 from fer_edge.preprocess import SPEC
+from fer_edge.stills import Stills, load_stills, relabel, sample
 from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
@@ -49,6 +50,8 @@ class ExportConfig:
     data: str = str(DEFAULT_DATA)
     int8_io: bool = True  # False keeps float input/output tensors on int8 TFLite models
     min_agreement: float = 0.97
+    stills: str | None = None  # runs trained on stills: where they are (default: the path in the run's config)
+    calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
     force: bool = False
 
     def validate(self) -> None:
@@ -57,6 +60,8 @@ class ExportConfig:
             raise UsageError(f"--formats takes a comma list of {', '.join(FORMATS)}, got {','.join(self.formats)}")
         if self.calib_size is not None and self.calib_size < 1:
             raise UsageError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if self.calib_stills < 0:
+            raise UsageError(f"--calib-stills must be at least 0, got {self.calib_stills}")
         if not 0 <= self.min_agreement <= 1:
             raise UsageError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
 
@@ -103,7 +108,8 @@ def describe(path: Path, fmt: str, part: str, precision: str, verification: dict
 
 
 def load_matching_data(run: TrainedRun, data_path: str) -> Sequences:
-    data = load_sequences(Path(data_path), run.classes)
+    """The run's sequences; labels index the model's classes (the sequence classes come first)."""
+    data = load_sequences(Path(data_path), tuple(run.config.get("sequence_classes", run.classes)))
     known = set(data.ids)
     missing = [sid for sid in run.split.train + run.split.test if sid not in known]
     if missing:
@@ -111,7 +117,20 @@ def load_matching_data(run: TrainedRun, data_path: str) -> Sequences:
             f"{len(missing)} sequences of {run.directory}/split.json (first: {missing[0]}) are not in {data_path}; "
             "point --data at the dataset the run was trained on"
         )
-    return data
+    return replace(data, classes=run.classes)
+
+
+def calibration_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Stills | None:
+    """A class-stratified sample of the training stills of a run that trained on stills (else None)."""
+    recorded = (run.config.get("stills") or {}).get("path")
+    if not recorded or not config.calib_stills:
+        return None
+    path = Path(config.stills or recorded)
+    if not path.exists():
+        raise DatasetError(f"the run trained on stills from {path}, which is not there; pass --stills")
+    stills = sample(relabel(load_stills(path, "train"), run.classes), config.calib_stills)
+    log(f"calibration adds {len(stills)} training stills from {path} as static sequences")
+    return stills
 
 
 def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
@@ -122,6 +141,8 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     data = load_matching_data(run, config.data)
     test = data.select(run.split.test)
     calib = calibration_set(data, run.split, config.calib_size)
+    stills = calibration_stills(run, config, log)
+    calib_frames = calib.frames if stills is None else np.concatenate([calib.frames, stills.as_sequences()])
     log(
         f"exporting {run.directory} ({len(run.classes)} classes, width {run.width:g}); "
         f"calibration: {len(calib)} training sequences; verification: {len(test)} held-out sequences"
@@ -133,10 +154,10 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
         raise CalibrationError(f"the unrolled twin differs from the trained model by {twin_gap:.2g}; cannot export")
     encoder, head = streaming_parts(twin)
     reference = run.model.predict(test.frames, verbose=0)
-    calib_features = np.stack([encoder.predict(calib.frames[:, t], verbose=0) for t in range(calib.frames.shape[1])], 1)
+    calib_features = np.stack([encoder.predict(calib_frames[:, t], verbose=0) for t in range(calib_frames.shape[1])], 1)
     inputs = {
-        "full": (twin, calib.frames),
-        "encoder": (encoder, calib.frames.reshape(-1, *calib.frames.shape[2:])),
+        "full": (twin, calib_frames),
+        "encoder": (encoder, calib_frames.reshape(-1, *calib_frames.shape[2:])),
         "head": (head, calib_features),
     }
     precisions = ("float32", "int8") if config.int8 else ("float32",)
@@ -189,7 +210,11 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "heldout": len(test),
                 "fold": run.split.fold,
             },
-            calibration={"source": "training part of split.json", "count": len(calib), "ids": list(calib.ids)},
+            calibration={
+                "source": "training part of split.json" + (" and training stills" if stills is not None else ""),
+                "count": len(calib_frames),
+                "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
+            },
             heldout_metrics={
                 "keras_accuracy": float(np.mean(reference.argmax(1) == test.labels)),
                 # What `fer-edge bench` compares every artifact with, without TensorFlow or the run folder.

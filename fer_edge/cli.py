@@ -41,6 +41,7 @@ DEBUG: ContextVar[bool] = ContextVar("fer_edge_debug", default=False)
 class RecipeName(str, Enum):
     seed = "seed"
     edge = "edge"
+    wild = "wild"
 
 
 def _fail(message: str, code: int) -> None:
@@ -89,9 +90,28 @@ def train(
         typer.Option(
             help="seed: the original recipe (100 epochs); edge: seed plus augmentation (the same on all 3 frames), "
             "two passes per epoch, label smoothing, class weights, 200 epochs and contempt and disgust as auxiliary "
-            "training classes (README: Training)."
+            "training classes (README: Training); wild: faces in the wild too, with neutral: the per-frame CNN "
+            "first learns from --stills alone, then the whole model from CK+48 sequences mixed with stills."
         ),
     ] = RecipeName.seed,
+    stills: Annotated[
+        Path | None,
+        typer.Option(
+            help="Still images per emotion for the wild recipe: a folder of <emotion>/ folders (or of train/ and "
+            "val/ holding them, FER2013's layout) or fer2013.csv."
+        ),
+    ] = None,
+    pretrain_epochs: Annotated[int | None, typer.Option(help="wild: override stage 1's epochs on stills.")] = None,
+    stills_per_epoch: Annotated[
+        int | None, typer.Option(help="wild: override the stills mixed into each epoch of stage 2.")
+    ] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(
+            help="wild: stage-1 folder, reused if it holds an encoder, else trained into "
+            "(default: runs/stills-w<width>-e<epochs>)."
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
     auxiliary_classes: Annotated[
@@ -127,6 +147,10 @@ def train(
         seed=seed,
         val_fraction=val_fraction,
         early_stopping=early_stopping,
+        pretrain_epochs=pretrain_epochs,
+        stills_per_epoch=stills_per_epoch,
+        stills=str(stills) if stills else None,
+        encoder=str(encoder) if encoder else None,
         force=force,
     )
     from fer_edge.train.config import TrainConfig, check_train_inputs
@@ -165,6 +189,13 @@ def export(
     min_agreement: Annotated[
         float, typer.Option(help="Fail when an int8 model agrees with Keras on fewer held-out sequences.")
     ] = 0.97,
+    stills: Annotated[
+        Path | None,
+        typer.Option(help="Runs trained on stills (wild): their still images (default: the path the run recorded)."),
+    ] = None,
+    calib_stills: Annotated[
+        int, typer.Option(help="Runs trained on stills: training stills added to the calibration set.")
+    ] = 600,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
@@ -187,6 +218,8 @@ def export(
         data=str(data),
         int8_io=io == "int8",
         min_agreement=min_agreement,
+        stills=str(stills) if stills else None,
+        calib_stills=calib_stills,
         force=force,
     )
     export_bundle(config, log=lambda line: typer.echo(line))

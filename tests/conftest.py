@@ -38,6 +38,40 @@ def write_synthetic_ck48(
     return root
 
 
+# Kaggle's FER2013 folder names -> the row of the bar a synthetic still draws (CK+48's classes share rows with
+# write_synthetic_ck48 so that one model can learn both; neutral draws none).
+STILL_ROWS = {"happy": 0, "surprise": 1, "angry": 2, "sad": 3, "fear": 4, "disgust": 5, "neutral": None}
+
+
+def write_synthetic_stills(root: Path, per_class: int = 8, seed: int = 1, folders=tuple(STILL_ROWS)) -> Path:
+    """root/{train,val}/<kaggle name>/<n>.jpg: 48x48 grayscale stills, a bar per class as in the sequences."""
+    rng = np.random.default_rng(seed)
+    for part, count in (("train", per_class), ("val", max(2, per_class // 2))):
+        for name in folders:
+            folder = root / part / name
+            folder.mkdir(parents=True)
+            for n in range(count):
+                image = rng.integers(60, 120, size=(48, 48)).astype(np.uint8)
+                if STILL_ROWS[name] is not None:
+                    row = 4 + 8 * STILL_ROWS[name]
+                    image[row : row + 6, 8:40] = 220
+                cv2.imwrite(str(folder / f"{part}_{n:05d}.jpg"), image)
+    return root
+
+
+def write_still_csv(path: Path, rows: list[tuple[int, np.ndarray, str]]) -> Path:
+    """fer2013.csv: (emotion code, 48x48 uint8 image, Usage) per row."""
+    lines = ["emotion,pixels,Usage"]
+    lines += [f"{code},{' '.join(str(int(v)) for v in image.ravel())},{usage}" for code, image, usage in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def synthetic_stills(tmp_path: Path) -> Path:
+    return write_synthetic_stills(tmp_path / "FER2013")
+
+
 @pytest.fixture
 def synthetic_ck48(tmp_path: Path) -> Path:
     return write_synthetic_ck48(tmp_path / "CK+48")

@@ -28,6 +28,12 @@ class TrainConfig:
     test_size: float = 0.3
     val_fraction: float = 0.0  # part of the training data held back to steer the schedule / early stop
     early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
+    pretrain_epochs: int | None = None  # None: the recipe's
+    stills_per_epoch: int | None = None  # None: the recipe's
+    stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
+    encoder: str | None = (
+        None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
+    )
     force: bool = False
 
     def validate(self) -> None:
@@ -48,10 +54,44 @@ class TrainConfig:
 def check_train_inputs(config: TrainConfig) -> Recipe:
     """Every check that needs no TensorFlow: arguments, recipe, output folder, dataset layout."""
     config.validate()
-    recipe = get_recipe(config.recipe, config.epochs, config.batch_size, config.auxiliary_classes)
+    recipe = get_recipe(
+        config.recipe,
+        config.epochs,
+        config.batch_size,
+        config.auxiliary_classes,
+        config.pretrain_epochs,
+        config.stills_per_epoch,
+    )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
+    check_stills_inputs(config, recipe)
     return recipe
+
+
+def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
+    from fer_edge.stills import scan_still_source
+
+    if not recipe.uses_stills:
+        if config.stills or config.encoder:
+            raise UsageError(f"--stills and --encoder are for recipes that train on stills (wild), not {recipe.name}")
+        return
+    if not config.stills:
+        raise UsageError(
+            f"recipe {recipe.name} trains on still images too: pass --stills, e.g. --stills ../shared/data/FER2013"
+        )
+    present = scan_still_source(Path(config.stills), "train")
+    missing = [c for c in recipe.stills_classes if c not in present]
+    if missing:
+        raise UsageError(f"recipe {recipe.name} needs stills of {', '.join(missing)}; {config.stills} has none")
+    if config.encoder and Path(config.encoder).exists() and not (Path(config.encoder) / "pretrain.json").is_file():
+        raise UsageError(f"--encoder {config.encoder} exists but is not a stage-1 folder (no pretrain.json)")
+
+
+def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
+    """Where stage 1's encoder is read from, or trained into (shared by every run of that width and length)."""
+    if config.encoder:
+        return Path(config.encoder)
+    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}"
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

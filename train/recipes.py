@@ -26,6 +26,11 @@ class Recipe:
     weight_decay: float = 0.0  # decoupled: each step kernel -= kernel * weight_decay * rate; not biases, BN; 0 = off
     # Further CK+48 emotions trained on as extra outputs, which are cut off the final model (train/auxiliary.py)
     auxiliary_classes: tuple[str, ...] = ()
+    # Still images (--stills, e.g. FER2013) as static sequences; train/pretrain.py and train/stills_mix.py
+    stills_classes: tuple[str, ...] = ()  # classes the model predicts that only the stills have (neutral)
+    stills_per_epoch: int = 0  # stills drawn afresh each epoch and mixed with the sequences; 0 = none
+    pretrain_epochs: int = 0  # stage 1: epochs of the per-frame CNN alone on the stills; 0 = none
+    precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
         problems = [
@@ -38,6 +43,14 @@ class Recipe:
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
                 ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
                 ("weight_decay", self.weight_decay, self.weight_decay >= 0, "must be at least 0"),
+                ("stills_per_epoch", self.stills_per_epoch, self.stills_per_epoch >= 0, "must be at least 0"),
+                ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
+                (
+                    "precision",
+                    self.precision,
+                    self.precision in ("float32", "mixed_bfloat16"),
+                    "must be 'float32' or 'mixed_bfloat16'",
+                ),
                 (
                     "schedule",
                     self.schedule,
@@ -59,6 +72,10 @@ class Recipe:
     def auxiliary_for(self, classes: tuple[str, ...]) -> tuple[str, ...]:
         """The auxiliary classes that are not already among the classes a model is trained for."""
         return tuple(c for c in self.auxiliary_classes if c not in classes)
+
+    @property
+    def uses_stills(self) -> bool:
+        return bool(self.stills_per_epoch or self.pretrain_epochs or self.stills_classes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +105,27 @@ RECIPES: dict[str, Recipe] = {
         class_weighting="balanced",
         auxiliary_classes=("contempt", "disgust"),
     ),
+    # Faces in the wild (FER2013) as well as CK+48's sequences, with neutral: stage 1 trains the per-frame CNN on
+    # the stills alone (train/pretrain.py, bfloat16); stage 2 trains the whole CNN-BiLSTM from that encoder on CK+48's
+    # training sequences (twice per epoch, augmented as in edge, contempt and disgust auxiliary) mixed with stills
+    # drawn afresh each epoch as static sequences, Nadam on a cosine schedule (docs/training.md: wild).
+    "wild": replace(
+        SEED,
+        name="wild",
+        epochs=30,
+        learning_rate=5e-4,
+        schedule="cosine",
+        min_learning_rate=1e-5,
+        augment=True,
+        repeats=2,
+        label_smoothing=0.1,
+        class_weighting="balanced",
+        auxiliary_classes=("contempt", "disgust"),
+        stills_classes=("neutral",),
+        stills_per_epoch=2000,
+        pretrain_epochs=40,
+        precision="mixed_bfloat16",
+    ),
 }
 
 
@@ -96,8 +134,18 @@ def get_recipe(
     epochs: int | None = None,
     batch_size: int | None = None,
     auxiliary_classes: tuple[str, ...] | None = None,
+    pretrain_epochs: int | None = None,
+    stills_per_epoch: int | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    overrides = {"epochs": epochs, "batch_size": batch_size, "auxiliary_classes": auxiliary_classes}
+    overrides = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "auxiliary_classes": auxiliary_classes,
+        "pretrain_epochs": pretrain_epochs,
+        "stills_per_epoch": stills_per_epoch,
+    }
+    if RECIPES[name].uses_stills is False and (pretrain_epochs or stills_per_epoch):
+        raise UsageError(f"--pretrain-epochs and --stills-per-epoch are for recipes that train on stills, not {name}")
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -18,6 +19,7 @@ import tensorflow as tf
 from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
+from fer_edge.errors import UsageError
 from fer_edge.preprocess import SPEC
 from fer_edge.split import (
     SUBJECT_PROTOCOL,
@@ -28,10 +30,12 @@ from fer_edge.split import (
     subject_folds,
     write_split,
 )
+from fer_edge.stills import Stills, has_split, load_stills, relabel
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
-from fer_edge.train.config import TrainConfig, auxiliary_in_data, check_train_inputs
+from fer_edge.train.config import TrainConfig, auxiliary_in_data, check_train_inputs, encoder_dir
 from fer_edge.train.model import build_model
+from fer_edge.train.pretrain import ENCODER_FILE, PretrainConfig, pretrain_encoder
 from fer_edge.train.recipes import Recipe
 from fer_edge.train.reports import (
     plot_confusion,
@@ -40,6 +44,7 @@ from fer_edge.train.reports import (
     plot_sample_predictions,
     write_classification_report,
 )
+from fer_edge.train.stills_mix import StillsParts, StillsProgress, mixed_batches, still_scores
 from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
@@ -199,6 +204,17 @@ def build_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
     return optimizer
 
 
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `name` while models are built, then restored."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def fit_one(
     data: Sequences,
     split: Split,
@@ -207,19 +223,28 @@ def fit_one(
     directory: Path,
     log: Log,
     auxiliary: Sequences | None = None,
+    stills: StillsParts | None = None,
+    encoder_weights: Path | None = None,
 ) -> RunResult:
-    """Train one model on split.train (plus `auxiliary` sequences), evaluate on split.test, write the run files."""
+    """Train one model on split.train (plus `auxiliary` sequences and `stills`), evaluate on split.test, write the
+    run files. The model predicts data.classes followed by the recipe's stills classes (neutral)."""
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f"[fold {split.fold}/{split.folds}] " if split.fold else ""
     seed = config.seed + (split.fold or 0)
     keras.utils.set_random_seed(seed)
+    targets = data.classes + recipe.stills_classes
     train, test = data.select(split.train), data.select(split.test)
+    train, test = replace(train, classes=targets), replace(test, classes=targets)
     val = data.select(split.val) if split.val else None
     if auxiliary is not None:
         unseen = split.test + split.val if split.protocol == SUBJECT_PROTOCOL else ()
         train = add_auxiliary(train, auxiliary, set(data.select(unseen).subjects))
 
-    model = build_model(len(train.classes), config.width)
+    with precision_policy(recipe.precision):
+        model = build_model(len(train.classes), config.width)
+    if encoder_weights is not None:
+        model.get_layer("per_frame_cnn").layer.load_weights(encoder_weights)
+        log(f"{prefix}per-frame CNN starts from {encoder_weights}")
     model.compile(
         optimizer=build_optimizer(recipe),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
@@ -227,28 +252,42 @@ def fit_one(
     )
     progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
     extra = f" ({len(train) - len(split.train)} of auxiliary classes)" if auxiliary is not None else ""
+    if stills is not None:
+        extra += f" and {recipe.stills_per_epoch} of {len(stills.train)} stills per epoch as static sequences"
     log(
         f"{prefix}training {model.name} ({model.count_params():,} parameters) on {len(train)} sequences{extra}, "
         f"{len(val) if val else 0} validation, {len(test)} held-out; recipe {recipe.name}, {recipe.epochs} epochs"
     )
+    callbacks = [*build_callbacks(recipe, config, val is not None), progress, StopOnRequest()]
+    if stills is not None:
+        weights = sample_weights(train.labels, len(train.classes), recipe.class_weighting)
+        batches, steps = mixed_batches(train, relabel(stills.train, train.classes), recipe, weights, seed)
+        if stills.val is not None:
+            callbacks.append(StillsProgress(relabel(stills.val, targets), targets, data.classes, log, seed))
+    else:
+        batches, steps = training_batches(train, recipe, seed), None
     started = time.perf_counter()
     fitted = model.fit(
-        training_batches(train, recipe, seed),
+        batches,
+        steps_per_epoch=steps,
         validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(train.classes))) if val else None,
         epochs=recipe.epochs,
-        callbacks=[*build_callbacks(recipe, config, val is not None), progress, StopOnRequest()],
+        callbacks=callbacks,
         verbose=0,
         shuffle=False,  # the dataset shuffles
     )
     seconds = time.perf_counter() - started
-    if auxiliary is not None:
-        model = keep_target_outputs(model, len(data.classes), config.width)
+    if auxiliary is not None or recipe.precision != "float32":
+        model = keep_target_outputs(model, len(targets), config.width)  # also a float32 copy of a bfloat16 model
 
     probabilities = model.predict(test.frames, verbose=0, batch_size=64)
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == test.labels))
     history = {k: [float(v) for v in values] for k, values in fitted.history.items() if k != "learning_rate"}
     history.update(progress.records)
+    for callback in callbacks:
+        if isinstance(callback, StillsProgress):
+            history.update(callback.records)
     name = f"{recipe.name} recipe, width {config.width:g}, {split.protocol}" + (
         f" fold {split.fold}/{split.folds}" if split.fold else ""
     )
@@ -257,12 +296,12 @@ def fit_one(
     save_legacy_h5(model, directory / "DCNN_model.h5")
     write_split(split, directory / "split.json")
     atomic_write_text(directory / "history.json", json.dumps(history, indent=1) + "\n")
-    report = write_classification_report(test.labels, predicted, data.classes, directory)
+    report = write_classification_report(test.labels, predicted, targets, directory)
     plot_history(history, directory / "epoch_history_dcnn.png", name)
     plot_confusion(
         test.labels,
         predicted,
-        data.classes,
+        targets,
         directory / "confusion_matrix_dcnn.png",
         f"Held-out: {accuracy:.1%} of {len(test)} ({name})",
     )
@@ -271,14 +310,22 @@ def fit_one(
         "accuracy": accuracy,
         "macro_f1": report["macro avg"]["f1-score"],
         "recall": {c: report[c]["recall"] for c in data.classes},
+        "predicted_outside_sequence_classes": int(np.sum(predicted >= len(data.classes))),
         "train_accuracy_last_epoch": history["accuracy"][-1],
         "epochs_run": len(history["loss"]),
         "train_seconds": seconds,
         "test_sequences": len(test),
         "train_sequences": len(train),
     }
+    if stills is not None and stills.val is not None:
+        metrics["stills_val"] = score_stills(model, relabel(stills.val, targets), data.classes)
+        log(
+            f"{prefix}validation stills ({metrics['stills_val']['stills']}): "
+            f"{len(data.classes)} classes {metrics['stills_val']['accuracy_sequence_classes']:.1%}, "
+            f"{len(targets)} classes {metrics['stills_val']['accuracy']:.1%}"
+        )
     atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_config(config, recipe, data, directory, train.ids[len(split.train) :])
+    write_config(config, recipe, data, directory, train.ids[len(split.train) :], stills)
     np.savez(directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities)
     log(
         f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
@@ -299,14 +346,42 @@ def save_legacy_h5(model: keras.Model, path: Path) -> None:
         absl.setLevel(level)
 
 
+def score_stills(model: keras.Model, val: Stills, sequence_classes: tuple[str, ...]) -> dict:
+    """Accuracy on every validation still (static sequences): over all the model's classes, and over the sequence
+    classes alone (argmax among them, on the stills of those classes)."""
+    probabilities = model.predict(val.as_sequences(), verbose=0, batch_size=128)
+    predicted = probabilities.argmax(axis=1)
+    return {
+        "stills": len(val),
+        "accuracy": float(np.mean(predicted == val.labels)),
+        "accuracy_sequence_classes": still_scores(probabilities, val.labels, val.classes, sequence_classes),
+        "recall": {c: float(np.mean(predicted[val.labels == i] == i)) for i, c in enumerate(val.classes)},
+    }
+
+
 def write_config(
-    config: TrainConfig, recipe: Recipe, data: Sequences, directory: Path, auxiliary_ids: Iterable[str] = ()
+    config: TrainConfig,
+    recipe: Recipe,
+    data: Sequences,
+    directory: Path,
+    auxiliary_ids: Iterable[str] = (),
+    stills: StillsParts | None = None,
 ) -> None:
     record = {
         "config": asdict(config),
         "recipe": recipe.to_dict(),
         "augmentation": Jitter().to_dict() if recipe.augment else None,
-        "classes": list(data.classes),
+        "classes": list(data.classes + recipe.stills_classes),
+        "sequence_classes": list(data.classes),
+        "stills": None
+        if stills is None
+        else {
+            "path": str(Path(config.stills).resolve()),
+            "train": len(stills.train),
+            "train_skipped": len(stills.train.skipped),
+            "val": len(stills.val) if stills.val is not None else 0,
+            "encoder": str(encoder_dir(config, recipe)) if recipe.pretrain_epochs else None,
+        },
         "preprocess": SPEC.to_dict(),
         "sequence_length": int(data.frames.shape[1]),
         "dataset": {"path": str(Path(config.data).resolve()), "sequences": len(data)},
@@ -325,11 +400,12 @@ def summarize_folds(
     labels = np.concatenate([r.labels for r in results])
     predicted = np.concatenate([r.probabilities.argmax(axis=1) for r in results])
     title = f"{recipe.name} recipe, width {config.width:g}, subject-independent {len(results)}-fold"
-    report = write_classification_report(labels, predicted, data.classes, directory)
+    targets = data.classes + recipe.stills_classes
+    report = write_classification_report(labels, predicted, targets, directory)
     plot_confusion(
         labels,
         predicted,
-        data.classes,
+        targets,
         directory / "confusion_matrix_dcnn.png",
         f"All folds pooled: {np.mean(predicted == labels):.1%} of {len(labels)} ({title})",
     )
@@ -370,12 +446,48 @@ def load_auxiliary(config: TrainConfig, recipe: Recipe, log: Log) -> Sequences |
     return auxiliary
 
 
+def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsParts:
+    """The stills' training part, and their validation part where the source has one (it decides nothing)."""
+    path = Path(config.stills)
+    train = load_stills(path, "train")
+    val = load_stills(path, "val") if has_split(path, "val") else None
+    log(
+        f"loaded {len(train)} training stills from {config.stills} ({len(train.skipped)} unreadable or blank "
+        f"skipped): "
+        + ", ".join(f"{c} {n}" for c, n in train.counts().items())
+        + (f"; {len(val)} validation stills" if val is not None else "; no validation part")
+    )
+    for line in train.skipped[:5]:
+        log(f"  skipped {line}")
+    return StillsParts(train, val)
+
+
+def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log) -> Path:
+    """The encoder weights of stage 1: reused from its folder when it was trained already, else trained now."""
+    folder = encoder_dir(config, recipe)
+    wanted = PretrainConfig(width=config.width, epochs=recipe.pretrain_epochs, seed=config.seed)
+    if (folder / ENCODER_FILE).is_file():
+        record = json.loads((folder / "pretrain.json").read_text())
+        if record["config"]["width"] != config.width:
+            raise UsageError(
+                f"the encoder in {folder} has width {record['config']['width']}, this run {config.width:g}; "
+                "pass another --encoder or --width"
+            )
+        log(f"stage 1: reusing the encoder in {folder} ({record['config']['epochs']} epochs on stills)")
+        return folder / ENCODER_FILE
+    log(f"stage 1: training the per-frame CNN on stills into {folder}")
+    pretrain_encoder(stills.train, stills.val, wanted, folder, log)
+    return folder / ENCODER_FILE
+
+
 def train(config: TrainConfig, log: Log = print) -> dict:
     """Train per `config` into config.out (written atomically). Returns the run's metrics or CV summary."""
     recipe = check_train_inputs(config)
     data = load_sequences(Path(config.data), config.classes)
     log(f"loaded {len(data)} sequences of {len(data.classes)} classes from {config.data}")
     auxiliary = load_auxiliary(config, recipe, log)
+    stills = load_stills_parts(config, recipe, log) if recipe.uses_stills else None
+    encoder_weights = stage_one(config, recipe, stills, log) if stills is not None and recipe.pretrain_epochs else None
     splits = (
         subject_folds(data, config.cv, config.seed) if config.cv else [seed_split(data, config.test_size, config.seed)]
     )
@@ -385,10 +497,13 @@ def train(config: TrainConfig, log: Log = print) -> dict:
 
     with atomic_dir(Path(config.out), config.force) as tmp:
         if config.cv:
-            results = [fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log, auxiliary) for s in splits]
+            results = [
+                fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log, auxiliary, stills, encoder_weights)
+                for s in splits
+            ]
             outcome = summarize_folds(results, data, config, recipe, tmp, log)
         else:
-            fit_one(data, splits[0], recipe, config, tmp, log, auxiliary)
+            fit_one(data, splits[0], recipe, config, tmp, log, auxiliary, stills, encoder_weights)
             outcome = json.loads((tmp / "metrics.json").read_text())
     log(f"run written to {config.out}")
     return outcome
