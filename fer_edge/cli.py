@@ -328,6 +328,84 @@ def run_command(
             typer.echo(f"annotated video written to {out}" if written else f"no frames: {out} not written", err=True)
 
 
+@app.command("eval")
+@friendly_errors
+def eval_command(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Bundle folder from fer-edge export, or a bare .tflite/.onnx (default: the shipped model)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Labelled faces: CK+48-style sequence folders, a folder of <emotion>/ folders of stills or photos "
+            "(or of train/ and val/ holding them), or fer2013.csv.",
+        ),
+    ] = DEFAULT_DATA,
+    split: Annotated[
+        str, typer.Option(help="The part of a still set with parts: train, val (or test in a csv).")
+    ] = "val",
+    classes: Annotated[
+        str | None, typer.Option(help="Score only these data classes (comma list of names; default: all there).")
+    ] = None,
+    faces: Annotated[
+        str,
+        typer.Option(
+            help="auto: images up to the model's input size (48 px) are face crops, larger ones go through the "
+            "face detector; crops: every image is a crop; detect: every image goes through the detector."
+        ),
+    ] = "auto",
+    all_sequences: Annotated[
+        bool,
+        typer.Option(
+            "--all-sequences", help="Sequence data: score every sequence, not only the bundle's held-out ones."
+        ),
+    ] = False,
+    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
+    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
+    streaming: Annotated[
+        bool, typer.Option(help="Encoder per frame + head (as fer-edge run), else whole window.")
+    ] = True,
+    threads: Annotated[int, typer.Option(help="Inference threads.")] = 1,
+    margin: Annotated[float, typer.Option(help="Grow a detected face box by this share per side.")] = 0.0,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Also score the fer package's emotion_model_quantized.tflite on the same faces."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder: eval.json, predictions.jsonl, confusion PNGs.")
+    ] = None,
+) -> None:
+    """Accuracy, macro F1, per-class recall and a confusion matrix of a bundle on any labelled faces (no TensorFlow)."""
+    from fer_edge.dataset import resolve_classes
+    from fer_edge.default_model import resolve_bundle
+    from fer_edge.evaluate import EvalConfig, evaluate
+    from fer_edge.stills import canonical_class
+
+    names = None
+    if classes is not None:
+        names = tuple(dict.fromkeys(canonical_class(c, "--classes") for c in resolve_classes(classes)))
+    config = EvalConfig(
+        bundle=str(resolve_bundle(bundle)),
+        data=str(data),
+        split=split,
+        classes=names,
+        faces=faces,
+        heldout=not all_sequences,
+        format=format,
+        precision=precision,
+        streaming=streaming,
+        threads=threads,
+        margin=margin,
+        reference=str(reference) if reference else None,
+        out=str(out) if out else None,
+    )
+    evaluate(config, log=lambda line: typer.echo(line))
+
+
 @app.command()
 @friendly_errors
 def bench(
