@@ -1,0 +1,133 @@
+"""`fer-edge eval`: scoring by name against a hand count, stills and sequences through the tiny bundle, photos
+without a face, the reference model's row, and bad input as one line."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import write_synthetic_stills
+from typer.testing import CliRunner
+
+from fer_edge.cli import app
+from fer_edge.evaluate import score
+
+
+def test_score_matches_a_hand_count():
+    model = ("happy", "anger", "neutral")
+    # six faces: happy, happy, anger, anger, neutral, disgust (the model has no disgust)
+    probabilities = np.array(
+        [
+            [0.8, 0.1, 0.1],  # happy -> happy (right)
+            [0.2, 0.3, 0.5],  # happy -> neutral (wrong; over happy/anger only: anger, still wrong)
+            [0.1, 0.6, 0.3],  # anger -> anger (right)
+            [0.4, 0.2, 0.4],  # anger -> happy (argmax takes the first of a tie; wrong)
+            [0.1, 0.1, 0.8],  # neutral -> neutral (right)
+            [0.9, 0.05, 0.05],  # disgust: not scored
+        ]
+    )
+    labels = ["happy", "happy", "anger", "anger", "neutral", "disgust"]
+    result = score(probabilities, labels, model, ["happy", "anger", "neutral", "disgust"])
+    assert result["faces"] == 5 and result["accuracy"] == pytest.approx(3 / 5)
+    assert result["recall"] == {"happy": 0.5, "anger": 0.5, "neutral": 1.0}
+    assert result["not_scored"] == {"disgust": 1} and result["predicted_outside_data"] == {}
+    # F1: happy 2*1/(2+2)=0.5, anger 2*1/(2+1)=2/3, neutral 2*1/(1+2)=2/3
+    assert result["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+    assert result["confusion"]["counts"] == [[1, 0, 1], [1, 1, 0], [0, 0, 1]]
+
+    # the same faces on data without neutral: neutral predictions are errors the report names, and the
+    # accuracy over the shared classes takes the argmax over happy and anger alone
+    no_neutral = score(probabilities[:4], labels[:4], model, ["happy", "anger"])
+    assert no_neutral["accuracy"] == pytest.approx(2 / 4)  # faces 1 and 3
+    assert no_neutral["predicted_outside_data"] == {"neutral": 1}
+    assert no_neutral["accuracy_shared"] == pytest.approx(2 / 4)  # faces 1 and 3; face 2 -> anger, face 4 -> happy
+    assert no_neutral["shared_classes"] == ["happy", "anger"]
+
+
+pytest.importorskip("tf2onnx", reason="the train extra is needed to make the tiny bundle")
+
+
+def eval_cli(*args):
+    return CliRunner().invoke(app, ["eval", *map(str, args)])
+
+
+def test_stills_are_scored_and_labels_the_model_lacks_are_counted(tiny_bundle, tmp_path):
+    _, _, bundle, _ = tiny_bundle
+    stills = write_synthetic_stills(tmp_path / "FER", per_class=6)
+    out = tmp_path / "report"
+    result = eval_cli(bundle, "--data", stills, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval.json").read_text())
+    ours = report["models"][0]
+    assert report["data"]["faces"] == 7 * 3 and ours["faces"] == 5 * 3
+    assert ours["not_scored"] == {"disgust": 3, "neutral": 3}
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 15
+    assert ours["accuracy"] == pytest.approx(sum(p["label"] == p["predicted"] for p in predictions) / 15)
+    assert sum(map(sum, ours["confusion"]["counts"])) == 15
+    assert cv2.imread(str(out / "confusion.png")) is not None
+    assert "not scored (the model has no such class): disgust 3, neutral 3" in result.output
+
+
+def test_sequences_score_the_bundles_held_out_part(tiny_bundle, tmp_path):
+    from fer_edge.manifest import read_manifest
+
+    data, _, bundle, _ = tiny_bundle
+    heldout = read_manifest(bundle).heldout_metrics
+    result = eval_cli(bundle, "--data", data, "--out", tmp_path / "r", "--precision", "float32", "--no-streaming")
+    assert result.exit_code == 0, result.output
+    ours = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][0]
+    assert ours["faces"] == len(heldout["ids"])
+    # float32 whole-window TFLite agrees with the Keras probabilities the export recorded
+    keras_right = np.mean(np.argmax(heldout["keras_probabilities"], axis=1) == np.array(heldout["labels"]))
+    assert ours["accuracy"] == pytest.approx(keras_right)
+    every = eval_cli(bundle, "--data", data, "--all-sequences")
+    assert every.exit_code == 0 and "30 sequences" in every.output
+
+
+def test_photos_without_a_face_are_counted_not_guessed(tiny_bundle, tmp_path):
+    _, _, bundle, _ = tiny_bundle
+    stills = write_synthetic_stills(tmp_path / "photos", per_class=2, folders=("happy", "sad"))
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320)).astype(np.uint8)
+    cv2.imwrite(str(stills / "val" / "happy" / "street.png"), noise)
+    result = eval_cli(bundle, "--data", stills, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "eval.json").read_text())
+    assert report["data"]["no_face"] == {"happy": 1} and report["data"]["faces"] == 4
+    forced = eval_cli(bundle, "--data", stills, "--faces", "crops")
+    assert forced.exit_code == 0 and "5 stills" in forced.output
+
+
+def test_the_reference_model_gets_its_own_row(tiny_bundle, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    _, _, bundle, _ = tiny_bundle
+    inputs = keras.Input((64, 64, 1), batch_size=1)
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    reference = tmp_path / "emotion_model.tflite"
+    reference.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
+    stills = write_synthetic_stills(tmp_path / "FER", per_class=4)
+    result = eval_cli(bundle, "--data", stills, "--reference", reference, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    reference_row = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][1]
+    assert reference_row["classes"] == ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
+    assert reference_row["faces"] == 14 and reference_row["not_scored"] == {}
+    assert (tmp_path / "r" / "confusion_reference.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--data", "{tmp}/nowhere"], "does not exist"),
+        (["--faces", "maybe"], "--faces takes auto, crops, detect"),
+        (["--reference", "{tmp}/nothing.tflite"], "--reference"),
+        (["--classes", "happy,bored"], "unknown emotion 'bored'"),
+    ],
+)
+def test_bad_input_is_one_line(tiny_bundle, tmp_path, args, fragment):
+    _, _, bundle, _ = tiny_bundle
+    stills = write_synthetic_stills(tmp_path / "FER", per_class=2)
+    result = eval_cli(bundle, "--data", stills, *[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code != 0 and fragment in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

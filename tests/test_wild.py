@@ -1,0 +1,105 @@
+"""The wild recipe: stills pretrain the per-frame CNN, then sequences and static stills train the whole model with
+neutral; the run exports (calibrated on training stills too) and `fer-edge eval` scores the bundle on stills."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import write_synthetic_ck48, write_synthetic_stills
+
+pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from fer_edge.cli import app  # noqa: E402
+from fer_edge.dataset import ALL_CLASSES, DEFAULT_CLASSES, Sequences  # noqa: E402
+from fer_edge.stills import Stills  # noqa: E402
+
+TINY_WILD = ["--width", "0.0625", "--epochs", "2", "--pretrain-epochs", "1", "--stills-per-epoch", "24"]
+TINY_WILD += ["--batch-size", "8"]
+
+
+@pytest.mark.slow
+def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
+    import keras
+
+    data = write_synthetic_ck48(tmp_path / "CK+48", classes=ALL_CLASSES)
+    stills = write_synthetic_stills(tmp_path / "FER2013", per_class=8)
+    run, encoder = tmp_path / "run", tmp_path / "stage1"
+    args = ["train", "--recipe", "wild", "--data", data, "--stills", stills, "--encoder", encoder, "--out", run]
+    result = CliRunner().invoke(app, [*map(str, args), *TINY_WILD])
+    assert result.exit_code == 0, result.output
+    assert "stage 1: training the per-frame CNN on stills" in result.output
+    assert "and 24 of 56 stills per epoch as static sequences" in result.output
+    pretrain = json.loads((encoder / "pretrain.json").read_text())
+    assert pretrain["train_stills"] == 56 and pretrain["val_stills"] == 28 and pretrain["config"]["epochs"] == 1
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["classes"] == [*DEFAULT_CLASSES, "neutral"] and config["sequence_classes"] == list(DEFAULT_CLASSES)
+    assert config["recipe"]["auxiliary_classes"] == ["contempt", "disgust"]
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 6)
+    assert all(w.dtype == "float32" for w in model.weights)  # trained in bfloat16, saved in float32
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["stills_val"]["stills"] == 24  # 4 per class of the 6 the model has (disgust is auxiliary)
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["stills_val_accuracy_all"]) == 2
+
+    # a second run reuses stage 1 instead of training it again
+    again = CliRunner().invoke(app, [*map(str, args[:-1]), str(tmp_path / "run2"), *TINY_WILD])
+    assert again.exit_code == 0 and "stage 1: reusing the encoder" in again.output
+
+    bundle = tmp_path / "bundle"
+    exported = CliRunner().invoke(
+        app, ["export", str(run), "--int8", "--data", str(data), "--out", str(bundle), "--min-agreement", "0"]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "calibration adds 48 training stills" in exported.output  # 8 of each of the model's 6 classes
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["classes"] == [*DEFAULT_CLASSES, "neutral"]
+    assert any(i.startswith("neutral/") for i in manifest["calibration"]["ids"])
+
+    scored = CliRunner().invoke(app, ["eval", str(bundle), "--data", str(stills), "--out", str(tmp_path / "r")])
+    assert scored.exit_code == 0, scored.output
+    ours = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][0]
+    assert ours["faces"] == 24 and ours["not_scored"] == {"disgust": 4} and "neutral" in ours["recall"]
+
+
+def test_mixed_batches_hold_sequences_and_static_stills_in_proportion():
+    from dataclasses import replace
+
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.stills_mix import mixed_batches
+
+    classes = ("a", "b", "neutral")
+    sequences = Sequences(
+        np.random.default_rng(0).random((10, 3, 48, 48, 1), dtype=np.float32),
+        np.array([0, 1] * 5),
+        np.array(["S1"] * 10),
+        np.array([f"x/{i}" for i in range(10)]),
+        classes,
+    )
+    stills = Stills(np.full((40, 48, 48, 1), 0.5, np.float32), np.array([2] * 40), np.arange(40).astype(str), classes)
+    recipe = replace(RECIPES["wild"], repeats=2, stills_per_epoch=60, batch_size=16, augment=False)
+    batches, steps = mixed_batches(sequences, stills, recipe, np.ones(10, np.float32), seed=0)
+    assert steps == 5  # (10 * 2 + 60) / 16
+    frames, targets = [], []
+    for f, t, _ in batches.take(steps * 20):
+        frames.append(f.numpy())
+        targets.append(t.numpy())
+    frames, targets = np.concatenate(frames), np.concatenate(targets)
+    static = np.all(frames == frames[:, :1], axis=(1, 2, 3, 4))
+    assert np.array_equal(static, targets[:, 2] == 1)  # every still is a static sequence labelled neutral
+    assert 0.70 < static.mean() < 0.80  # 60 of every 80
+
+
+def test_wild_needs_stills_and_other_recipes_refuse_them(synthetic_ck48, synthetic_stills, tmp_path):
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    missing = CliRunner().invoke(app, [*base, "--recipe", "wild"])
+    assert missing.exit_code == 2 and "pass --stills" in missing.output
+    refused = CliRunner().invoke(app, [*base, "--recipe", "edge", "--stills", str(synthetic_stills)])
+    assert refused.exit_code == 2 and "not edge" in refused.output
+    (synthetic_stills / "train" / "neutral").rename(synthetic_stills / "train" / "unused")
+    no_neutral = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(synthetic_stills)])
+    assert no_neutral.exit_code != 0 and "unknown emotion 'unused'" in no_neutral.output
+    assert not (tmp_path / "r").exists()
