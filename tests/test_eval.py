@@ -98,15 +98,9 @@ def test_photos_without_a_face_are_counted_not_guessed(tiny_bundle, tmp_path):
     assert forced.exit_code == 0 and "5 stills" in forced.output
 
 
-def test_the_reference_model_gets_its_own_row(tiny_bundle, tmp_path):
-    import keras
-    import tensorflow as tf
-
+def test_the_reference_model_gets_its_own_row(tiny_bundle, tiny_reference, tmp_path):
     _, _, bundle, _ = tiny_bundle
-    inputs = keras.Input((64, 64, 1), batch_size=1)
-    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
-    reference = tmp_path / "emotion_model.tflite"
-    reference.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
+    reference = tiny_reference
     stills = write_synthetic_stills(tmp_path / "FER", per_class=4)
     result = eval_cli(bundle, "--data", stills, "--reference", reference, "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output

@@ -133,7 +133,7 @@ def plot(results: dict, path: Path) -> None:
     rows = [r for r in results["rows"] if r["status"] == "ok" and frame_ms(r, threads)]
     points = [(frame_ms(r, threads), r["accuracy"]["accuracy"]) for r in rows]
     figure, axis = plt.subplots(figsize=(9, 6))
-    markers = {"keras": "s", "tflite": "o", "onnx": "^"}
+    markers = {"keras": "s", "tflite": "o", "onnx": "^", "fer": "*"}
     for row, (x, y) in zip(rows, points, strict=True):
         color = "tab:red" if row["precision"] == "int8" else "tab:blue"
         filled = row["mode"] == "streaming"
@@ -152,7 +152,9 @@ def plot(results: dict, path: Path) -> None:
     axis.set_xscale("log")
     axis.set_xlabel(f"ms per new frame (median, {threads} thread(s), log scale)")
     axis.set_ylabel("held-out accuracy")
-    axis.set_title("Latency vs accuracy (red int8, blue float; filled: streaming; o TFLite, ^ ONNX, s Keras)")
+    axis.set_title(
+        "Latency vs accuracy (red int8, blue float; filled: streaming; o TFLite, ^ ONNX, s Keras, * fer reference)"
+    )
     axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     with atomic_path(path) as tmp:

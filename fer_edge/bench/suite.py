@@ -54,6 +54,7 @@ class BenchConfig:
     video: str | None = None  # None: a clip made from the first bundle's held-out sequences
     end_to_end: bool = True
     keras: bool = True  # also time the source model.keras where TensorFlow is installed
+    reference: str | None = None  # the `fer` package's TFLite model: a row on the first bundle's held-out faces
     out: str = "reports/bench"
 
     def validate(self) -> None:
@@ -63,6 +64,8 @@ class BenchConfig:
             raise UsageError(f"--runs must be at least 1 and --warmup at least 0, got {self.runs}, {self.warmup}")
         if not self.threads or min(self.threads) < 1:
             raise UsageError(f"--threads takes a comma list of counts of at least 1, got {self.threads}")
+        if self.reference and not Path(self.reference).is_file():
+            raise UsageError(f"--reference {self.reference} does not exist; pass the fer package's .tflite file")
 
 
 @dataclass
@@ -127,7 +130,11 @@ def heldout(manifest: Manifest, bundle: Path, data: str) -> tuple[Sequences, np.
     metrics = manifest.heldout_metrics
     if "ids" not in metrics:
         raise UsageError(f"{bundle} was exported by an older fer-edge without held-out ids; export it again")
-    sequences = load_sequences(Path(data), tuple(manifest.classes)).select(metrics["ids"])
+    # A model may predict classes no sequence has (neutral, learnt from stills); they come after the sequence classes.
+    present = tuple(c for c in manifest.classes if (Path(data) / c).is_dir())
+    if manifest.classes[: len(present)] != list(present):
+        raise DatasetError(f"{data} has folders for {', '.join(present)} but not for every class before them")
+    sequences = load_sequences(Path(data), present).select(metrics["ids"])
     if list(sequences.labels) != metrics["labels"]:
         raise DatasetError(f"the labels in {data} differ from those {bundle} was verified on; wrong dataset?")
     return sequences, np.asarray(metrics["keras_probabilities"], dtype=np.float32)
@@ -189,6 +196,25 @@ def measure_keras(row: Row, manifest: Manifest, test: Sequences, reference: np.n
         result = probe([source], threads, config.runs, config.warmup)[source.name]
         row.latency[str(threads)] = {"window": result.pop("latency")}
         row.startup = row.startup or {source.name: result}
+
+
+def measure_reference(path: Path, test: Sequences, config: BenchConfig) -> Row:
+    """The `fer` package's model on the same held-out faces (each sequence's last frame), argmax over its classes."""
+    from fer_edge.evaluate import Faces, reference_scorer, score
+
+    scorer = reference_scorer(path, config.threads[0])
+    names = [test.classes[i] for i in test.labels]
+    crops = [np.round(w[-1, :, :, 0] * 255).astype(np.uint8) for w in test.frames]
+    faces = Faces(test.frames, crops, names, list(test.ids), "sequences")
+    scored = score(scorer.predict(faces), names, scorer.classes, list(test.classes))
+    row = Row(f"fer reference ({path.name})", None, "fer", "int8", "window", files=[path.name])
+    row.bytes = path.stat().st_size
+    row.accuracy = {"accuracy": scored["accuracy"], "macro_f1": scored["macro_f1"], "recall": scored["recall"]}
+    one = Faces(test.frames[:1], crops[:1], [], [], "sequences")
+    for threads in config.threads:
+        timed = reference_scorer(path, threads)
+        row.latency[str(threads)] = {"window": time_calls(lambda s=timed: s.predict(one), config.runs, config.warmup)}
+    return row
 
 
 def bundle_macs(bundle: Path, manifest: Manifest) -> dict:
@@ -333,6 +359,10 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
                 f"{name} {row.label:<26} "
                 + (f"acc {row.accuracy['accuracy']:.1%}  {ms:.2f} ms/frame" if row.status == "ok" else row.status)
             )
+    if config.reference and first_test is not None:
+        row = measure_reference(Path(config.reference), first_test[1], config)
+        results["rows"].append(row)
+        log(f"{row.bundle} acc {row.accuracy['accuracy']:.1%}  {frame_ms(asdict(row), config.threads[0]):.2f} ms/face")
     if config.end_to_end and first_test is not None:
         results["end_to_end"] = end_to_end(first_test[0], first_test[1], config, log)
     results["rows"] = [asdict(row) for row in results["rows"]]
