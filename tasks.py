@@ -9,8 +9,12 @@
                                 (QEMU=/path/to/qemu-aarch64 picks the emulator; run as root so that a Cortex-A72
                                 /proc/cpuinfo can be bound in where qemu shows the host's, as 7.2 does)
     python3 tasks.py reproduce  every training run behind the README's results table (about 14 h on 2 cores)
+    python3 tasks.py wild       the shipped default: the wild recipe at width 0.5 on CK+48 and FER2013 (stage 1 about
+                                70 min, stage 2 about 20 min on 2 cores), its int8 export and the comparison table
+                                (FER= names the fer package's emotion_model_quantized.tflite to add its row)
 
-DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48).
+DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48), STILLS=/path/to/FER2013 the still images
+(default ../shared/data/FER2013).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 DATA = os.environ.get("DATA", str(ROOT / ".." / "shared" / "data" / "CK+48"))
+STILLS = os.environ.get("STILLS", str(ROOT / ".." / "shared" / "data" / "FER2013"))
 STAMP = VENV / ".fer-edge-installed"
 
 # Chosen by CV inside the seed split's training data (benchmarks/recipe_ablation.py), never by the held-out split.
@@ -128,6 +133,19 @@ def test() -> None:
     run(str(BIN / "python"), "-m", "pytest", "-q")
 
 
+def wild() -> None:
+    """The shipped default's run (docs/wild.md): train, export int8, compare with the fer model where FER= is set."""
+    setup()
+    run_dir, bundle = "runs/wild-w0.5", "bundles/wild-w0.5"
+    fer_edge(
+        "train", "--recipe", "wild", "--width", "0.5", "--data", DATA, "--stills", STILLS, "--out", run_dir, "--force"
+    )
+    fer_edge("export", run_dir, "--int8", "--data", DATA, "--out", bundle, "--force")
+    reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []
+    table = [bundle, "fer_edge/models/default", "--stills", STILLS, "--sequences", DATA, *reference]
+    run(str(BIN / "python"), "benchmarks/wild_table.py", *table, "--out", "reports/wild-table")
+
+
 def reproduce() -> None:
     setup()
     for out, args in RESULT_RUNS:
@@ -143,6 +161,7 @@ if __name__ == "__main__":
         "bench": bench,
         "pi-check": pi_check,
         "reproduce": reproduce,
+        "wild": wild,
     }
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python3 tasks.py {{{','.join(commands)}}}\n\n{__doc__}")

@@ -37,7 +37,8 @@ def _check_input(model: TFLiteModel | OnnxModel, artifact: Artifact, path: Path)
 
 def bare_manifest(path: Path) -> Manifest:
     """A manifest for a lone .tflite/.onnx whole-window model: the input spec comes from the file itself,
-    the class names are the default five when it has five outputs (else class0, class1, ...)."""
+    the class names are the default five when it has five outputs, those and neutral (the wild recipe's order)
+    with six, else class0, class1, ..."""
     model = open_model(path)
     shape, outputs = model.input.shape, model.output.shape[-1]
     if len(shape) != 5 or shape[2:] != (SPEC.size, SPEC.size, 1):
@@ -45,7 +46,8 @@ def bare_manifest(path: Path) -> Manifest:
             f"{path} takes {model.input.dtype} {shape}; a bare model file must take (1, frames, 48, 48, 1) windows "
             "(use a bundle folder for streaming models)"
         )
-    classes = list(DEFAULT_CLASSES) if outputs == len(DEFAULT_CLASSES) else [f"class{i}" for i in range(outputs)]
+    known = {len(DEFAULT_CLASSES): list(DEFAULT_CLASSES), len(DEFAULT_CLASSES) + 1: [*DEFAULT_CLASSES, "neutral"]}
+    classes = known.get(outputs, [f"class{i}" for i in range(outputs)])
     precision = "int8" if model.input.scale else "float32"
     artifact = Artifact(
         path.name, path.suffix[1:], "full", precision, "", path.stat().st_size, [model.input.to_dict()], []
