@@ -359,6 +359,12 @@ def score_stills(model: keras.Model, val: Stills, sequence_classes: tuple[str, .
     }
 
 
+def pretrain_record(config: TrainConfig, recipe: Recipe) -> dict | None:
+    """Stage 1's pretrain.json (its settings, data counts, time), copied into the run's config."""
+    path = encoder_dir(config, recipe) / "pretrain.json"
+    return json.loads(path.read_text()) if recipe.pretrain_epochs and path.is_file() else None
+
+
 def write_config(
     config: TrainConfig,
     recipe: Recipe,
@@ -381,6 +387,7 @@ def write_config(
             "train_skipped": len(stills.train.skipped),
             "val": len(stills.val) if stills.val is not None else 0,
             "encoder": str(encoder_dir(config, recipe)) if recipe.pretrain_epochs else None,
+            "pretrain": pretrain_record(config, recipe),
         },
         "preprocess": SPEC.to_dict(),
         "sequence_length": int(data.frames.shape[1]),
