@@ -281,8 +281,8 @@ def fold_summary(results: dict) -> list[dict]:
     source run and a fold, grouped with each artifact and mode."""
     groups: dict[tuple, list[float]] = {}
     for row in results["rows"]:
-        info = results["bundles"][row["bundle"]]
-        if info["split"].get("fold") is None or row["status"] != "ok":
+        info = results["bundles"].get(row["bundle"])  # the reference model's row belongs to no bundle
+        if info is None or info["split"].get("fold") is None or row["status"] != "ok":
             continue
         key = (info["cv_run"], row["format"], row["precision"], row["mode"])
         groups.setdefault(key, []).append(row["accuracy"]["accuracy"])
