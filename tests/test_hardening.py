@@ -71,7 +71,7 @@ def test_nan_outputs_are_flagged_invalid_not_reported_as_an_emotion(tmp_path, mo
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 48), 100, np.uint8))
-    monkeypatch.setattr(EmotionModel, "head", lambda self, features: np.full(5, np.nan, np.float32))
+    monkeypatch.setattr(EmotionModel, "head", lambda self, features: np.full(len(self.classes), np.nan, np.float32))
     [prediction] = list(predictions(RunConfig(source=str(folder), bundle=str(DEFAULT_BUNDLE), detect=False)))
     assert prediction.label == "invalid" and prediction.confidence == 0.0
 
