@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from fer_edge.dataset import SEQUENCE_LENGTH, Sequences
 from fer_edge.stills import Stills
-from fer_edge.train.augment import augment_sequences
 from fer_edge.train.pretrain import class_weights
 from fer_edge.train.recipes import Recipe
 
@@ -58,13 +57,9 @@ def mixed_batches(
         [sequence_rows, still_rows], weights=[1 - share, share], seed=seed + 2
     ).batch(recipe.batch_size)
     if recipe.augment:
-        rng = np.random.default_rng(seed)
+        from fer_edge.train.training import jittered
 
-        def jitter(frames, targets, weights):
-            moved = tf.numpy_function(lambda x: augment_sequences(x, rng), [frames], tf.float32)
-            return tf.ensure_shape(moved, frames.shape), targets, weights
-
-        batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
+        batches = jittered(batches, seed)
     return batches.prefetch(2), math.ceil(per_epoch / recipe.batch_size)
 
 

@@ -122,6 +122,17 @@ def sample_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
     return weights[labels].astype(np.float32)
 
 
+def jittered(batches: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+    """Batches of (frames, targets, weights) with train.augment's jitter applied afresh to each sequence's frames."""
+    rng = np.random.default_rng(seed)
+
+    def jitter(frames, targets, weights):
+        moved = tf.numpy_function(lambda x: augment_sequences(x, rng), [frames], tf.float32)
+        return tf.ensure_shape(moved, frames.shape), targets, weights
+
+    return batches.map(jitter, num_parallel_calls=1, deterministic=True)
+
+
 def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Dataset:
     """Shuffled batches of (frames, one-hot targets, sample weights), augmented (and mixed) afresh each epoch.
 
@@ -136,13 +147,7 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
         .batch(recipe.batch_size)
     )
     if recipe.augment:
-        rng = np.random.default_rng(seed)
-
-        def jitter(frames, targets, weights):
-            moved = tf.numpy_function(lambda x: augment_sequences(x, rng), [frames], tf.float32)
-            return tf.ensure_shape(moved, frames.shape), targets, weights
-
-        batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
+        batches = jittered(batches, seed)
     if recipe.mixup:
         mixing = np.random.default_rng(seed + 1)
 
