@@ -102,6 +102,9 @@ def train(
         ),
     ] = None,
     pretrain_epochs: Annotated[int | None, typer.Option(help="wild: override stage 1's epochs on stills.")] = None,
+    pretrain_dropout: Annotated[
+        float | None, typer.Option(help="wild: override stage 1's scale on the encoder's pool dropouts.")
+    ] = None,
     stills_per_epoch: Annotated[
         int | None, typer.Option(help="wild: override the stills mixed into each epoch of stage 2.")
     ] = None,
@@ -148,6 +151,7 @@ def train(
         val_fraction=val_fraction,
         early_stopping=early_stopping,
         pretrain_epochs=pretrain_epochs,
+        pretrain_dropout=pretrain_dropout,
         stills_per_epoch=stills_per_epoch,
         stills=str(stills) if stills else None,
         encoder=str(encoder) if encoder else None,

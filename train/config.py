@@ -30,6 +30,7 @@ class TrainConfig:
     early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
     pretrain_epochs: int | None = None  # None: the recipe's
     stills_per_epoch: int | None = None  # None: the recipe's
+    pretrain_dropout: float | None = None  # None: the recipe's
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
         None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
@@ -61,6 +62,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         config.auxiliary_classes,
         config.pretrain_epochs,
         config.stills_per_epoch,
+        config.pretrain_dropout,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -91,7 +93,8 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     """Where stage 1's encoder is read from, or trained into (shared by every run of that width and length)."""
     if config.encoder:
         return Path(config.encoder)
-    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}"
+    dropout = "" if recipe.pretrain_dropout == 1 else f"-d{recipe.pretrain_dropout:g}"
+    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}"
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

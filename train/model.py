@@ -13,8 +13,11 @@ def scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def build_encoder(width: float = 1.0, size: int = 48) -> keras.Model:
-    """One (size, size, 1) frame -> its feature vector (8 conv layers, global max pooling)."""
+def build_encoder(width: float = 1.0, size: int = 48, dropout_scale: float = 1.0) -> keras.Model:
+    """One (size, size, 1) frame -> its feature vector (8 conv layers, global max pooling).
+
+    `dropout_scale` multiplies the pool dropouts (training only; the inference graph is the same).
+    """
     frame = keras.Input((size, size, 1), name="frame")
     x = frame
     for i, filters in enumerate(FILTERS, 1):
@@ -23,7 +26,7 @@ def build_encoder(width: float = 1.0, size: int = 48) -> keras.Model:
         x = layers.Activation("elu", name=f"elu{i}")(x)
         if i % 2 == 0:
             x = layers.MaxPooling2D(2, name=f"pool{i // 2}")(x)
-            x = layers.Dropout(POOL_DROPOUT[i // 2 - 1], name=f"drop{i // 2}")(x)
+            x = layers.Dropout(POOL_DROPOUT[i // 2 - 1] * dropout_scale, name=f"drop{i // 2}")(x)
     features = layers.GlobalMaxPooling2D(name="global_max")(x)
     return keras.Model(frame, features, name="encoder")
 

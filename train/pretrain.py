@@ -40,6 +40,7 @@ class PretrainConfig:
     label_smoothing: float = 0.1
     class_weighting: str = "sqrt"  # "none" or "sqrt" (inverse square root of class frequency)
     head_dropout: float = 0.3
+    dropout_scale: float = 1.0  # on the encoder's pool dropouts (0.4-0.45 at 1.0)
     augment: bool = True  # train.augment.Jitter on each still
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
@@ -80,9 +81,11 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
     return batches.prefetch(2)
 
 
-def build_classifier(width: float, classes: int, dropout: float) -> tuple[keras.Model, keras.Model]:
+def build_classifier(
+    width: float, classes: int, dropout: float, dropout_scale: float = 1.0
+) -> tuple[keras.Model, keras.Model]:
     """(encoder, encoder + dropout + softmax); the softmax computes in float32 under mixed precision."""
-    encoder = build_encoder(width)
+    encoder = build_encoder(width, dropout_scale=dropout_scale)
     x = keras.layers.Dropout(dropout, name="head_dropout")(encoder.output)
     outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="still_probabilities")(x)
     return encoder, keras.Model(encoder.input, outputs, name=f"still_classifier_w{width:g}")
@@ -117,7 +120,7 @@ def pretrain_encoder(
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(config.precision)
     try:
-        encoder, model = build_classifier(config.width, len(train.classes), config.head_dropout)
+        encoder, model = build_classifier(config.width, len(train.classes), config.head_dropout, config.dropout_scale)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     steps = math.ceil(len(train) / config.batch_size)

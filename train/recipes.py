@@ -30,6 +30,7 @@ class Recipe:
     stills_classes: tuple[str, ...] = ()  # classes the model predicts that only the stills have (neutral)
     stills_per_epoch: int = 0  # stills drawn afresh each epoch and mixed with the sequences; 0 = none
     pretrain_epochs: int = 0  # stage 1: epochs of the per-frame CNN alone on the stills; 0 = none
+    pretrain_dropout: float = 1.0  # stage 1: scale on the encoder's pool dropouts
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
@@ -45,6 +46,7 @@ class Recipe:
                 ("weight_decay", self.weight_decay, self.weight_decay >= 0, "must be at least 0"),
                 ("stills_per_epoch", self.stills_per_epoch, self.stills_per_epoch >= 0, "must be at least 0"),
                 ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
+                ("pretrain_dropout", self.pretrain_dropout, 0 <= self.pretrain_dropout <= 2, "must be in [0, 2]"),
                 (
                     "precision",
                     self.precision,
@@ -136,6 +138,7 @@ def get_recipe(
     auxiliary_classes: tuple[str, ...] | None = None,
     pretrain_epochs: int | None = None,
     stills_per_epoch: int | None = None,
+    pretrain_dropout: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -145,7 +148,11 @@ def get_recipe(
         "auxiliary_classes": auxiliary_classes,
         "pretrain_epochs": pretrain_epochs,
         "stills_per_epoch": stills_per_epoch,
+        "pretrain_dropout": pretrain_dropout,
     }
-    if RECIPES[name].uses_stills is False and (pretrain_epochs or stills_per_epoch):
-        raise UsageError(f"--pretrain-epochs and --stills-per-epoch are for recipes that train on stills, not {name}")
+    if RECIPES[name].uses_stills is False and (pretrain_epochs or stills_per_epoch or pretrain_dropout is not None):
+        raise UsageError(
+            "--pretrain-epochs, --pretrain-dropout and --stills-per-epoch are for recipes that train on stills, "
+            f"not {name}"
+        )
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

@@ -477,7 +477,9 @@ def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsPa
 def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log) -> Path:
     """The encoder weights of stage 1: reused from its folder when it was trained already, else trained now."""
     folder = encoder_dir(config, recipe)
-    wanted = PretrainConfig(width=config.width, epochs=recipe.pretrain_epochs, seed=config.seed)
+    wanted = PretrainConfig(
+        width=config.width, epochs=recipe.pretrain_epochs, dropout_scale=recipe.pretrain_dropout, seed=config.seed
+    )
     if (folder / ENCODER_FILE).is_file():
         record = json.loads((folder / "pretrain.json").read_text())
         if record["config"]["width"] != config.width:
