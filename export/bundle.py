@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -200,7 +201,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
             source_model={
                 "file": "model.keras",
                 "sha256": run.model_sha256,
-                "run": str(run.directory.resolve()),
+                "run": os.path.relpath(run.directory.resolve()),  # never the building machine's absolute path
                 "width": run.width,
                 "twin_max_difference": twin_gap,
             },

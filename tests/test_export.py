@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,7 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert not set(manifest.calibration["ids"]) & set(split.test)
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
     assert manifest.source_model["twin_max_difference"] < 1e-5
+    assert not Path(manifest.source_model["run"]).is_absolute()  # no path of the machine that built it
     assert manifest.versions["onnx_opset"] == "17"
     heldout = manifest.heldout_metrics  # what fer-edge bench compares with, without TensorFlow
     assert heldout["ids"] == list(split.test) and len(heldout["labels"]) == len(split.test)
