@@ -12,6 +12,7 @@ import numpy as np
 
 from fer_edge.errors import InputSpecError, MissingExtraError, ModelLoadError
 from fer_edge.modelfile import check_model_file
+from fer_edge.quiet import native_stderr_silenced
 
 TFLITE_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
@@ -69,8 +70,9 @@ class TFLiteModel:
     def __init__(self, path: Path, threads: int | None = None, module: str | None = None):
         interpreter_class = tflite_interpreter_class(module)
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with native_stderr_silenced():  # LiteRT's "INFO: Created ... XNNPACK delegate" line
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"cannot load TFLite model {path}: {error}") from None
         self.input = self._info(self.interpreter.get_input_details()[0])

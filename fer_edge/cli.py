@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fer_edge import stopping
+from fer_edge import quiet, stopping
 from fer_edge.dataset import DEFAULT_DATA
 from fer_edge.errors import FerEdgeError
 
@@ -75,9 +75,12 @@ def friendly_errors(command):
 
 @app.callback()
 def main_options(
-    debug: Annotated[bool, typer.Option("--debug", envvar="FER_EDGE_DEBUG", help="Show tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="FER_EDGE_DEBUG", help="Show tracebacks and the runtimes' own messages.")
+    ] = False,
 ) -> None:
     DEBUG.set(debug)
+    quiet.set_debug(debug)
 
 
 @app.command()

@@ -1,0 +1,44 @@
+"""Silence what native runtimes print to the C-level stderr, unless debugging.
+
+LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on file descriptor 2 when an
+interpreter allocates its tensors (it applies its default delegates then). Python's `sys.stderr` cannot catch
+it, so `native_stderr_silenced` points descriptor 2 at /dev/null for the few calls that print it. The CLI's
+`--debug` (via `set_debug`) or FER_EDGE_DEBUG=1 keeps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")  # what typer accepts for FER_EDGE_DEBUG
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    global _debug
+    _debug = on
+
+
+def debugging() -> bool:
+    return _debug or os.environ.get("FER_EDGE_DEBUG", "").strip().lower() in TRUE_WORDS
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Descriptor 2 goes to /dev/null inside the block (for the whole process: keep the block short)."""
+    if debugging():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
