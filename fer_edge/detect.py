@@ -1,41 +1,83 @@
-"""Face detection with OpenCV's Haar frontal-face cascade: shipped with opencv-python(-headless) < 5, no download."""
+"""Face detection: MediaPipe's BlazeFace (fer_edge.blazeface, the default) or OpenCV's Haar frontal-face cascade.
+
+Both return every face as a `Detection`, largest first. Haar ships with opencv-python(-headless) < 5 only;
+OpenCV 5 dropped CascadeClassifier, and then `open_detector("haar")` says so in one line.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from fer_edge.errors import MissingExtraError
+from fer_edge.errors import MissingExtraError, UsageError
 
 Box = tuple[int, int, int, int]  # x, y, width, height in full-frame pixels
+DETECTORS = ("blazeface", "blazeface-full", "haar")  # blazeface: short range (about 2 m); -full: about 5 m
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: Box
+    score: float  # Haar: 1.0 (it gives no score)
+    # BlazeFace, in frame pixels and MediaPipe's order: right eye, left eye, nose tip, mouth centre, right ear
+    # tragion, left ear tragion (the person's right and left). Haar: None.
+    keypoints: tuple[tuple[float, float], ...] | None = None
+
+
+class Detector(Protocol):
+    def detect(self, image: np.ndarray, /) -> list[Detection]: ...
+
+    def largest_face(self, image: np.ndarray, /) -> Box | None: ...
+
+
+def open_detector(
+    name: str = "blazeface",
+    *,
+    threads: int | None = None,
+    min_score: float | None = None,
+    tflite_backend: str | None = None,
+    detect_width: int = 320,
+) -> Detector:
+    """One of DETECTORS, ready to run. threads, min_score, tflite_backend: BlazeFace only; detect_width: Haar only."""
+    if name == "haar":
+        return FaceDetector(detect_width)
+    if name in ("blazeface", "blazeface-full"):
+        from fer_edge.blazeface import BlazeFace
+
+        return BlazeFace(name, threads=threads, min_score=min_score, tflite_backend=tflite_backend)
+    raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {name!r}")
 
 
 class FaceDetector:
-    """The largest frontal face, found on a frame downscaled to `detect_width` pixels across (cheaper)."""
+    """OpenCV's Haar cascade, run on a frame downscaled to `detect_width` pixels across (cheaper)."""
 
     def __init__(self, detect_width: int = 320, min_face: int = 40):
         cascade_dir = Path(getattr(getattr(cv2, "data", None), "haarcascades", ""))
         cascade_file = cascade_dir / "haarcascade_frontalface_default.xml"
         if not hasattr(cv2, "CascadeClassifier") or not cascade_file.is_file():
             raise MissingExtraError(
-                f"OpenCV {cv2.__version__} has no Haar face cascade; install opencv-python-headless<5, "
-                "or pass --no-detect for frames that are already cropped faces"
+                f"the Haar face detector is unavailable in OpenCV {cv2.__version__} (no CascadeClassifier or "
+                "cascade file); use --detector blazeface"
             )
         self.cascade = cv2.CascadeClassifier(str(cascade_file))
         self.detect_width, self.min_face = detect_width, min_face
 
-    def largest_face(self, gray: np.ndarray) -> Box | None:
-        """gray: (H, W) uint8."""
+    def detect(self, gray: np.ndarray) -> list[Detection]:
+        """gray: (H, W) uint8 -> every face, largest first."""
         scale = min(1.0, self.detect_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         minimum = max(12, int(self.min_face * scale))
         faces = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(minimum, minimum))
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-        return int(x / scale), int(y / scale), int(w / scale), int(h / scale)
+        boxes = [(int(x / scale), int(y / scale), int(w / scale), int(h / scale)) for x, y, w, h in faces]
+        return [Detection(box, 1.0) for box in sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)]
+
+    def largest_face(self, gray: np.ndarray) -> Box | None:
+        found = self.detect(gray)
+        return found[0].box if found else None
 
 
 def crop(image: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
