@@ -365,6 +365,13 @@ def eval_command(
             "face detector; crops: every image is a crop; detect: every image goes through the detector."
         ),
     ] = "auto",
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="Face detector for photos: blazeface (faces within about 2 m), blazeface-full (farther, slower) "
+            "or haar (OpenCV < 5 only)."
+        ),
+    ] = "blazeface",
     all_sequences: Annotated[
         bool,
         typer.Option(
@@ -401,6 +408,7 @@ def eval_command(
         split=split,
         classes=names,
         faces=faces,
+        detector=detector,
         heldout=not all_sequences,
         format=format,
         precision=precision,

@@ -20,7 +20,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.dataset import SEQUENCE_LENGTH, load_sequences, read_image
-from fer_edge.detect import crop
+from fer_edge.detect import DETECTORS, crop, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder
@@ -36,6 +36,7 @@ class EvalConfig:
     split: str = "val"  # still sources with parts (FER2013's train/ and val/, the csv's Usage)
     classes: tuple[str, ...] | None = None  # the data classes to score (fer-edge names); None: every one there
     faces: str = "auto"  # auto: images larger than the model input go through the detector; crops; detect
+    detector: str = "blazeface"  # fer_edge.detect.DETECTORS
     heldout: bool = True  # sequence data: only the sequences the bundle's manifest lists as held-out
     format: str = "tflite"
     precision: str = "int8"
@@ -48,6 +49,8 @@ class EvalConfig:
     def validate(self) -> None:
         if self.faces not in FACE_MODES:
             raise UsageError(f"--faces takes {', '.join(FACE_MODES)}, got {self.faces!r}")
+        if self.detector not in DETECTORS:
+            raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {self.detector!r}")
         if self.margin < 0:
             raise UsageError(f"--margin must be at least 0, got {self.margin}")
         if self.reference and not Path(self.reference).is_file():
@@ -137,9 +140,7 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
         as_crop = config.faces == "crops" or (config.faces == "auto" and max(gray.shape) <= SPEC.size)
         if not as_crop:
             if detector is None:
-                from fer_edge.detect import FaceDetector
-
-                detector = FaceDetector()
+                detector = open_detector(config.detector, threads=config.threads)
             box = detector.largest_face(gray)
             if box is None:
                 no_face[file.label] += 1

@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import write_synthetic_stills
+from conftest import REAL_DATA, write_synthetic_stills
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
@@ -124,4 +124,42 @@ def test_bad_input_is_one_line(tiny_bundle, tmp_path, args, fragment):
     stills = write_synthetic_stills(tmp_path / "FER", per_class=2)
     result = eval_cli(bundle, "--data", stills, *[a.format(tmp=tmp_path) for a in args])
     assert result.exit_code != 0 and fragment in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def _photo(face: np.ndarray | None, seed: int) -> np.ndarray:
+    """A 640x480 noisy photo, with the face pasted at 160 px when one is given."""
+    photo = np.clip(128 + np.random.default_rng(seed).normal(0, 40, (480, 640)), 0, 255).astype(np.uint8)
+    if face is not None:
+        photo[150:310, 380:540] = cv2.resize(face, (160, 160), interpolation=cv2.INTER_CUBIC)
+    return photo
+
+
+@pytest.mark.parametrize("detector", ["blazeface", "blazeface-full"])
+def test_photos_go_through_the_chosen_detector(tmp_path, detector):
+    # the shipped default model scores them (no bundle to train); only which photos hold a face is checked
+    faces = sorted((REAL_DATA / "happy").glob("*.png"))
+    if not faces:
+        pytest.skip(f"CK+48 is not at {REAL_DATA}: no real face to paste into a photo")
+    for folder, face in (("happy", cv2.imread(str(faces[-1]), cv2.IMREAD_GRAYSCALE)), ("sad", None)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "photos" / folder / "photo.png"), _photo(face, seed=len(folder)))
+    result = eval_cli("--data", tmp_path / "photos", "--detector", detector, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "eval.json").read_text())
+    assert report["data"]["faces"] == 1 and report["data"]["no_face"] == {"sadness": 1}
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["--detector", "yunet"], 2, "--detector takes blazeface, blazeface-full, haar"),
+        (["--detector", "haar", "--faces", "detect"], 1, "the Haar face detector is unavailable in OpenCV"),
+    ],
+)
+def test_detector_problems_are_one_line(tmp_path, monkeypatch, args, code, fragment):
+    monkeypatch.delattr(cv2, "CascadeClassifier", raising=False)  # as in OpenCV 5
+    stills = write_synthetic_stills(tmp_path / "FER", per_class=2)
+    result = eval_cli("--data", stills, *args)
+    assert result.exit_code == code and fragment in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
