@@ -1,4 +1,4 @@
-"""The rolling window of the last 3 faces of one tracked person."""
+"""The rolling window of the last 3 faces of one tracked person, and the static window of a still."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ class FaceWindow:
     @property
     def full(self) -> bool:
         return len(self.items) == self.items.maxlen
+
+
+def predict_still(model: EmotionModel, face: np.ndarray) -> np.ndarray:
+    """One face on its own (a photo): the static sequence of it repeated for every frame, as the models were
+    trained on stills. Streaming models encode it once."""
+    if model.streaming:
+        return model.head(np.repeat(model.encode(face)[None], model.sequence_length, axis=0))
+    return model.predict_window(np.repeat(face[None], model.sequence_length, axis=0))

@@ -1,44 +1,67 @@
-"""What `--show` and `--out` draw on a frame: the face box, the label and one probability bar per class."""
+"""What `--show` and `--out` draw on a frame: each face's box, id and label, and its probability bars."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from fer_edge.detect import Box
 from fer_edge.errors import UsageError
+
+if TYPE_CHECKING:
+    from fer_edge.run import FaceStep
 
 GREEN, GREY, WHITE = (60, 200, 60), (150, 150, 150), (255, 255, 255)
 
 
-def draw(image: np.ndarray, box: Box | None, label: str | None, probabilities: dict[str, float] | None) -> np.ndarray:
-    """A BGR copy of `image` (grayscale or BGR uint8) with the overlay; no prediction yet: just the box."""
+def draw(image: np.ndarray, faces: Sequence[FaceStep]) -> np.ndarray:
+    """A BGR copy of `image` (grayscale or BGR uint8) with every face's box, id and label, and one panel of
+    probability bars per predicted face down the left side; a face without a prediction yet: just its box."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     scale = max(0.4, canvas.shape[1] / 1000)
-    if box is not None:
-        x, y, w, h = box
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if label else GREY, 2)
-        if label:
-            cv2.putText(canvas, label, (x, max(15, y - 8)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, 2, cv2.LINE_AA)
-    if probabilities:
-        bar_height, width = int(18 * scale / 0.64), int(canvas.shape[1] * 0.25)
-        for row, (name, value) in enumerate(probabilities.items()):
-            top = 8 + row * (bar_height + 4)
+    for face in faces:
+        p = face.prediction
+        if face.box is not None:
+            x, y, w, h = face.box
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if p else GREY, 2)
+            text = f"{face.face}: {p.label}" if p else str(face.face)
+            cv2.putText(canvas, text, (x, max(15, y - 8)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, 2, cv2.LINE_AA)
+    panels = [f.prediction for f in faces if f.prediction is not None]
+    if not panels:
+        return canvas
+    rows = len(panels[0].probabilities) + 1  # a title row, then one bar per class
+    bar_height = max(6, min(int(18 * scale / 0.64), (canvas.shape[0] - 8) // (len(panels) * rows) - 4))
+    text_scale = min(scale * 0.7, bar_height / 26)
+    width, top = int(canvas.shape[1] * 0.25), 8
+    for prediction in panels:
+        cv2.putText(
+            canvas,
+            f"face {prediction.face}",
+            (8, top + bar_height - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            text_scale,
+            WHITE,
+            1,
+            cv2.LINE_AA,
+        )
+        top += bar_height + 4
+        for name, value in prediction.probabilities.items():
             cv2.rectangle(canvas, (8, top), (8 + int(width * value), top + bar_height), GREEN, -1)
             cv2.rectangle(canvas, (8, top), (8 + width, top + bar_height), GREY, 1)
-            text = f"{name} {value:.2f}"
             cv2.putText(
                 canvas,
-                text,
+                f"{name} {value:.2f}",
                 (12 + width, top + bar_height - 4),
                 cv2.FONT_HERSHEY_SIMPLEX,
-                scale * 0.7,
+                text_scale,
                 WHITE,
                 1,
                 cv2.LINE_AA,
             )
+            top += bar_height + 4
     return canvas
 
 

@@ -1,4 +1,8 @@
-"""The runtime loop: frames -> face -> 3-frame window -> emotion, with per-stage timings. No TensorFlow."""
+"""The runtime loop: frames -> faces -> one 3-frame window per tracked face -> emotion, with per-stage timings.
+
+A video or camera keeps a rolling window per face; an image source (one image, a folder, a glob) answers every
+face of every image on its own, from a static sequence (the face repeated). No TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ import cv2
 import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS
-from fer_edge.buffer import FaceWindow
-from fer_edge.detect import Box, FaceDetector, crop
+from fer_edge.buffer import FaceWindow, predict_still
+from fer_edge.detect import DETECTORS, Box, crop, open_detector
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
-from fer_edge.sources import Frame, SourceStats, open_source
+from fer_edge.sources import Frame, SourceStats, is_image_source, open_source
+from fer_edge.tracking import Tracker
 
 STAGES = ("detect", "preprocess", "inference")
 KEPT_SAMPLES = 10_000  # per stage: the summary's percentiles cover the last 10,000 frames; memory stays bounded
@@ -34,10 +39,13 @@ class RunConfig:
     tflite_backend: str | None = None  # None: ai-edge-litert, else tflite-runtime, else tensorflow.lite
     verify: bool = True  # check every model file's sha256 against the manifest before loading
     detect: bool = True
-    detect_every: int = 1  # run the detector every N frames, reuse the box in between
-    detect_width: int = 320
+    detector: str = "blazeface"  # fer_edge.detect.DETECTORS
+    max_faces: int = 4  # the largest faces of a frame, each with its own window
+    detect_every: int = 1  # run the detector every N frames, carry the boxes in between
+    detect_width: int = 320  # Haar only: frames are scanned at this width
+    images: str = "stills"  # an image source: "stills" (each image on its own) or "sequence" (frames of one clip)
     margin: float = 0.0  # grow the face box by this share per side (CK+48 crops are tight)
-    lost_after: int = 5  # frames without a face before the window resets
+    lost_after: int = 5  # detections without a face before its window (and id) ends
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
     max_failures: int = 10  # failed camera reads in a row before giving up (or reconnecting)
@@ -54,6 +62,12 @@ class RunConfig:
             raise UsageError("--smoothing must be in [0, 1) and --min-confidence in [0, 1]")
         if self.tflite_backend is not None and self.tflite_backend not in TFLITE_BACKENDS:
             raise UsageError(f"--tflite-backend takes {', '.join(TFLITE_BACKENDS)}, got {self.tflite_backend!r}")
+        if self.detector not in DETECTORS:
+            raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {self.detector!r}")
+        if self.max_faces < 1:
+            raise UsageError(f"--max-faces must be at least 1, got {self.max_faces}")
+        if self.images not in ("stills", "sequence"):
+            raise UsageError(f"--images takes stills or sequence, got {self.images!r}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
 
@@ -62,6 +76,9 @@ class RunConfig:
 class Prediction:
     frame: int
     timestamp: float
+    face: int  # a tracked face's id (stable across frames), or the face's rank in a still image
+    kind: str  # "window": the last 3 frames of a tracked face; "still": one image's face repeated
+    image: str | None  # the file name, for image sources
     box: Box | None
     label: str  # a class name, "uncertain" below --min-confidence, or "invalid" for NaN/Inf outputs
     confidence: float
@@ -75,7 +92,8 @@ class Prediction:
 @dataclass
 class RunStats:
     source: SourceStats = field(default_factory=SourceStats)
-    faces: int = 0
+    faces: int = 0  # face crops run through the model
+    tracked: int = 0  # distinct face ids (a video or camera) or faces (stills)
     predictions: int = 0
     resets: int = 0
     # "read": time waiting for the source's next frame (decoding a video, a camera's frame interval)
@@ -92,6 +110,7 @@ class RunStats:
             "camera_reconnects": self.source.reconnects,
             "images_skipped": self.source.skipped,
             "faces_found": self.faces,
+            "faces_tracked": self.tracked,
             "predictions": self.predictions,
             "window_resets": self.resets,
             "seconds": elapsed,
@@ -110,13 +129,6 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
 
 
-def _jumped(old: Box, new: Box) -> bool:
-    """A new box whose centre moved by more than half the old box's width: another person, not the same face."""
-    ox, oy = old[0] + old[2] / 2, old[1] + old[3] / 2
-    nx, ny = new[0] + new[2] / 2, new[1] + new[3] / 2
-    return max(abs(nx - ox), abs(ny - oy)) > old[2] / 2
-
-
 def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:
     """The source's frames, with the time spent waiting for each one; the source is closed (camera released)
     when iteration stops for any reason."""
@@ -131,23 +143,38 @@ def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:
 
 
 @dataclass(frozen=True)
+class FaceStep:
+    face: int
+    box: Box | None
+    prediction: Prediction | None  # None until the face's window is full
+
+
+@dataclass(frozen=True)
 class Step:
-    """One frame through the runtime: the face box used (if any) and the prediction (if the window was full)."""
+    """One frame through the runtime: every face used (box, id) and its prediction, if any."""
 
     frame: Frame
-    box: Box | None
-    prediction: Prediction | None
+    faces: tuple[FaceStep, ...]
+
+    @property
+    def predictions(self) -> list[Prediction]:
+        return [f.prediction for f in self.faces if f.prediction is not None]
+
+
+@dataclass
+class FaceState:
+    window: FaceWindow
+    smoothed: np.ndarray | None = None
 
 
 def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Prediction]:
     """Iterate predictions from config.source; stats (if given) is filled as frames go by."""
     for step in steps(config, stats):
-        if step.prediction is not None:
-            yield step.prediction
+        yield from step.predictions
 
 
 def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
-    """Every frame of config.source with its face box and prediction (for overlays); see `predictions`."""
+    """Every frame of config.source with its faces and predictions (for overlays); see `predictions`."""
     config.validate()
     stats = stats or RunStats()
     model = EmotionModel(
@@ -159,73 +186,90 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
         verify=config.verify,
         tflite_backend=config.tflite_backend,
     )
-    detector = FaceDetector(config.detect_width) if config.detect else None
-    window = FaceWindow(model)
-    box: Box | None = None
-    missing, shape, smoothed = 0, None, None
+    detector = open_detector(config.detector, detect_width=config.detect_width) if config.detect else None
+    stills = config.images == "stills" and is_image_source(config.source)
+    tracker = Tracker(lost_after=config.lost_after)
+    faces: dict[int, FaceState] = {}
 
-    def reset() -> None:
-        nonlocal smoothed
-        if window.items:
-            stats.resets += 1
-        window.reset()
-        smoothed = None
+    def end(ids: list[int]) -> None:
+        for face in ids:
+            if faces.pop(face).window.items:
+                stats.resets += 1
+
+    def label(probabilities: np.ndarray, state: FaceState | None) -> tuple[np.ndarray, str, float]:
+        if not np.all(np.isfinite(probabilities)):
+            return probabilities, "invalid", 0.0
+        if config.smoothing and state is not None:
+            if state.smoothed is not None:
+                probabilities = config.smoothing * state.smoothed + (1 - config.smoothing) * probabilities
+            state.smoothed = probabilities
+        best = int(np.argmax(probabilities))
+        confidence = float(probabilities[best])
+        return probabilities, model.classes[best] if confidence >= config.min_confidence else "uncertain", confidence
 
     source = open_source(config.source, stats.source, config.max_failures, config.reconnect, config.loop)
-    last_time = None
+    last_time, shape = None, None
     for frame in _timed(source, stats.stage_ms["read"]):
         gap = last_time is not None and not 0 <= frame.timestamp - last_time <= config.max_gap
-        if frame.image.shape != shape or gap:  # another resolution, a pause or a jump back: a new stream
-            reset()
+        if not stills and (frame.image.shape != shape or gap):  # another size, a pause or a jump back: new stream
+            tracker.clear()
+            end(list(faces))  # every face's window, the tracked ones and the --no-detect one
             shape = frame.image.shape
         last_time = frame.timestamp
         t0 = time.perf_counter_ns()
         gray = to_gray(frame.image)
-        if detector is not None and (box is None or frame.index % config.detect_every == 0):
-            found = detector.largest_face(gray)
-            if found is None:
-                missing += 1
-                if missing > config.lost_after:
-                    reset()
-                    box = None
-                yield Step(frame, None, None)
-                continue
-            if box is not None and _jumped(box, found):
-                reset()
-            box, missing = found, 0
+        if detector is None:
+            boxes: list[Box | None] = [None]
+            ids = [1]
+        elif stills or not tracker.live() or frame.index % config.detect_every == 0:
+            boxes = [d.box for d in detector.detect(gray)[: config.max_faces]]
+            if stills:
+                ids = list(range(1, len(boxes) + 1))
+            else:
+                seen, ended = tracker.update(boxes)
+                end(ended)
+                ids = [t.id for t in seen]
+        else:  # between detections: the faces found last time, where they were
+            live = tracker.live()
+            boxes, ids = [t.box for t in live], [t.id for t in live]
         t1 = time.perf_counter_ns()
-        face = preprocess_frame(crop(gray, box, config.margin) if box is not None else gray)
-        stats.faces += 1
-        t2 = time.perf_counter_ns()
-        probabilities = window.push(face)
-        t3 = time.perf_counter_ns()
-        latency = {"detect": (t1 - t0) / 1e6, "preprocess": (t2 - t1) / 1e6, "inference": (t3 - t2) / 1e6}
-        for stage, value in latency.items():
-            stats.stage_ms[stage].append(value)
-        if probabilities is None:
-            yield Step(frame, box, None)
-            continue
-        if not np.all(np.isfinite(probabilities)):
-            label, confidence = "invalid", 0.0
-        else:
-            if config.smoothing:
-                smoothed = (
-                    probabilities
-                    if smoothed is None
-                    else config.smoothing * smoothed + (1 - config.smoothing) * probabilities
-                )
-                probabilities = smoothed
-            best = int(np.argmax(probabilities))
-            confidence = float(probabilities[best])
-            label = model.classes[best] if confidence >= config.min_confidence else "uncertain"
-        stats.predictions += 1
-        prediction = Prediction(
-            frame=frame.index,
-            timestamp=round(frame.timestamp, 4),
-            box=box,
-            label=label,
-            confidence=confidence,
-            probabilities={c: float(p) for c, p in zip(model.classes, probabilities, strict=True)},
-            latency_ms={k: round(v, 3) for k, v in latency.items()},
-        )
-        yield Step(frame, box, prediction)
+        stats.stage_ms["detect"].append((t1 - t0) / 1e6)
+        done = []
+        for face, box in zip(ids, boxes, strict=True):
+            t2 = time.perf_counter_ns()
+            crop_ = preprocess_frame(crop(gray, box, config.margin) if box is not None else gray)
+            t3 = time.perf_counter_ns()
+            state = None
+            if stills:
+                probabilities = predict_still(model, crop_)
+                stats.tracked += 1
+            else:
+                if face not in faces:
+                    faces[face] = FaceState(FaceWindow(model))
+                    stats.tracked += 1
+                state = faces[face]
+                probabilities = state.window.push(crop_)
+            t4 = time.perf_counter_ns()
+            stats.faces += 1
+            latency = {"detect": (t1 - t0) / 1e6, "preprocess": (t3 - t2) / 1e6, "inference": (t4 - t3) / 1e6}
+            stats.stage_ms["preprocess"].append(latency["preprocess"])
+            stats.stage_ms["inference"].append(latency["inference"])
+            if probabilities is None:
+                done.append(FaceStep(face, box, None))
+                continue
+            probabilities, name, confidence = label(probabilities, state)
+            stats.predictions += 1
+            prediction = Prediction(
+                frame=frame.index,
+                timestamp=round(frame.timestamp, 4),
+                face=face,
+                kind="still" if stills else "window",
+                image=frame.name or None,
+                box=box,
+                label=name,
+                confidence=confidence,
+                probabilities={c: float(p) for c, p in zip(model.classes, probabilities, strict=True)},
+                latency_ms={k: round(v, 3) for k, v in latency.items()},
+            )
+            done.append(FaceStep(face, box, prediction))
+        yield Step(frame, tuple(done))

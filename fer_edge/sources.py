@@ -72,6 +72,12 @@ def open_source(
     return capture_frames(str(path), stats, max_failures, camera=False)
 
 
+def is_image_source(spec: str) -> bool:
+    """A folder, a glob or an image file: frames that need not come from one moment of one face."""
+    path = Path(spec)
+    return path.is_dir() or any(ch in spec for ch in "*?[") or path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:
     """A video again and again; the timestamp jumps back at each start, which resets the runtime's window."""
     index = 0

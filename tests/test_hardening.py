@@ -60,7 +60,8 @@ def test_folder_source_skips_and_lists_unreadable_images_and_reads_odd_names(tmp
     (folder / "e_empty.png").write_bytes(b"")
     (folder / "f_corrupt.png").write_bytes(b"\x89PNG not really")
     stats = RunStats()
-    found = list(predictions(RunConfig(source=str(folder), bundle=str(DEFAULT_BUNDLE), detect=False), stats))
+    config = RunConfig(source=str(folder), bundle=str(DEFAULT_BUNDLE), detect=False, images="sequence")
+    found = list(predictions(config, stats))
     assert stats.source.read == 4 and stats.faces == 4
     assert sorted(p.split("/")[-1] for p in stats.source.skipped) == ["e_empty.png", "f_corrupt.png"]
     assert len(found) == 1 and stats.resets == 1  # the huge last frame has another resolution: a new window
@@ -72,7 +73,8 @@ def test_nan_outputs_are_flagged_invalid_not_reported_as_an_emotion(tmp_path, mo
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 48), 100, np.uint8))
     monkeypatch.setattr(EmotionModel, "head", lambda self, features: np.full(len(self.classes), np.nan, np.float32))
-    [prediction] = list(predictions(RunConfig(source=str(folder), bundle=str(DEFAULT_BUNDLE), detect=False)))
+    config = RunConfig(source=str(folder), bundle=str(DEFAULT_BUNDLE), detect=False, images="sequence")
+    [prediction] = list(predictions(config))
     assert prediction.label == "invalid" and prediction.confidence == 0.0
 
 

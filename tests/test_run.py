@@ -38,10 +38,12 @@ def test_folder_of_faces_gives_one_prediction_per_full_window(faces, tmp_path):
     from fer_edge.model import EmotionModel
 
     bundle, folder, frames = faces
-    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--jsonl", tmp_path / "out.jsonl")
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--images", "sequence", "--jsonl", out)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == [2, 3, 4, 5]  # nothing claimed before 3 frames
+    assert {(line["kind"], line["face"]) for line in lines} == {("window", 1)}
     window = FaceWindow(EmotionModel(bundle))
     expected = [p for p in (window.push(f) for f in frames) if p is not None]
     for line, probabilities in zip(lines, expected, strict=True):
@@ -49,6 +51,25 @@ def test_folder_of_faces_gives_one_prediction_per_full_window(faces, tmp_path):
         assert line["label"] in ("happy", "surprise", "anger", "sadness", "fear")
         assert set(line["latency_ms"]) == {"detect", "preprocess", "inference"}
     assert "frames 6 read" in result.output and "predictions 4" in result.output
+
+
+def test_images_are_stills_by_default_every_one_answered_on_its_own(faces, tmp_path):
+    from fer_edge.buffer import predict_still
+    from fer_edge.model import EmotionModel
+
+    bundle, folder, frames = faces
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--jsonl", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["image"] for line in lines] == [f"{i:03d}.png" for i in range(6)]
+    assert {(line["kind"], line["face"]) for line in lines} == {("still", 1)}
+    model = EmotionModel(bundle)
+    for line, frame in zip(lines, frames, strict=True):
+        np.testing.assert_allclose(list(line["probabilities"].values()), predict_still(model, frame), atol=1e-6)
+    whole = EmotionModel(bundle, streaming=False)  # a still is the face repeated: the whole model agrees
+    np.testing.assert_allclose(predict_still(whole, frames[0]), predict_still(model, frames[0]), atol=0.05)
+    single = run_cli("--bundle", bundle, "--source", folder / "000.png", "--no-detect")
+    assert single.exit_code == 0 and "predictions 1" in single.output, single.output
 
 
 def test_a_video_runs_to_its_end_with_a_summary(faces, tmp_path):
@@ -92,7 +113,8 @@ def test_fer_edge_run_never_loads_tensorflow(faces):
     script = (
         "import sys\n"
         "from fer_edge.cli import main\n"
-        f"sys.argv = ['fer-edge', 'run', '--bundle', {str(bundle)!r}, '--source', {str(folder)!r}, '--no-detect']\n"
+        f"sys.argv = ['fer-edge', 'run', '--bundle', {str(bundle)!r}, '--source', {str(folder)!r}, '--no-detect', "
+        "'--images', 'sequence']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'tf2onnx', 'sklearn'})\n"
         "print('HEAVY', heavy)\n"
@@ -105,7 +127,7 @@ def test_fer_edge_run_never_loads_tensorflow(faces):
 def test_out_writes_the_overlay_video_and_refuses_to_overwrite(faces, tmp_path):
     bundle, folder, _ = faces
     out = tmp_path / "annotated.avi"
-    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--out", out)
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--images", "sequence", "--out", out)
     assert result.exit_code == 0, result.output
     capture = cv2.VideoCapture(str(out))
     frames = []
@@ -140,7 +162,7 @@ def test_a_bare_model_file_runs_whole_window_with_its_own_input_spec(faces, name
     from fer_edge.model import EmotionModel
 
     bundle, folder, frames = faces
-    result = run_cli("--bundle", bundle / name, "--source", folder, "--no-detect")
+    result = run_cli("--bundle", bundle / name, "--source", folder, "--no-detect", "--images", "sequence")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     window = FaceWindow(EmotionModel(bundle, name.split(".")[1], name.split("_")[1].split(".")[0], streaming=False))
