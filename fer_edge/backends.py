@@ -109,7 +109,10 @@ class OnnxModel:
         try:
             import onnxruntime
         except ImportError:
-            raise MissingExtraError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
+            raise MissingExtraError(
+                "onnxruntime is not installed (the ONNX path is an extra); "
+                "install it with: pip install 'fer-edge[onnx]'"
+            ) from None
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -194,8 +194,15 @@ def export(
         str, typer.Option(help="int8: int8 input/output tensors on int8 TFLite; float: keep float I/O.")
     ] = "int8",
     min_agreement: Annotated[
-        float, typer.Option(help="Fail when an int8 model agrees with Keras on fewer held-out sequences.")
+        float,
+        typer.Option(
+            help="Fail when an int8 model agrees with Keras on fewer held-out sequences (near-ties not counted)."
+        ),
     ] = 0.97,
+    tie_margin: Annotated[
+        float,
+        typer.Option(help="A flip between two classes the float model put closer than this is a near-tie, not damage."),
+    ] = 0.05,
     stills: Annotated[
         Path | None,
         typer.Option(help="Runs trained on stills (wild): their still images (default: the path the run recorded)."),
@@ -225,6 +232,7 @@ def export(
         data=str(data),
         int8_io=io == "int8",
         min_agreement=min_agreement,
+        tie_margin=tie_margin,
         stills=str(stills) if stills else None,
         calib_stills=calib_stills,
         force=force,
@@ -250,12 +258,24 @@ def run_command(
         str | None, typer.Option(help="Force ai-edge-litert, tflite-runtime or tensorflow (default: first found).")
     ] = None,
     verify: Annotated[bool, typer.Option(help="Check model files against the manifest's sha256.")] = True,
-    detect: Annotated[
-        bool, typer.Option(help="Find the largest face; --no-detect: frames are already face crops.")
-    ] = True,
-    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, reuse the box between.")] = 1,
+    detect: Annotated[bool, typer.Option(help="Find faces; --no-detect: frames are already face crops.")] = True,
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="blazeface (faces within about 2 m), blazeface-full (farther, slower) or haar (OpenCV < 5 only)."
+        ),
+    ] = "blazeface",
+    max_faces: Annotated[int, typer.Option(help="Faces per frame, largest first, each tracked with its own id.")] = 4,
+    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, carry the boxes between.")] = 1,
+    images: Annotated[
+        str,
+        typer.Option(
+            help="For an image source: stills (every face of every image on its own) or sequence (the images are "
+            "the frames of one clip, in name order)."
+        ),
+    ] = "stills",
     margin: Annotated[float, typer.Option(help="Grow the face box by this share per side.")] = 0.0,
-    lost_after: Annotated[int, typer.Option(help="Frames without a face before the window resets.")] = 5,
+    lost_after: Annotated[int, typer.Option(help="Detections without a face before its window and id end.")] = 5,
     smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
     min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
     max_failures: Annotated[int, typer.Option(help="Failed camera reads in a row before the camera is lost.")] = 10,
@@ -270,8 +290,9 @@ def run_command(
     force: Annotated[bool, typer.Option(help="Replace an existing --out video.")] = False,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many predictions.")] = None,
 ) -> None:
-    """Recognise emotions over a rolling 3-frame window of faces; one JSON line per prediction.
+    """Recognise emotions: one JSON line per prediction, per face.
 
+    A video or camera: a rolling 3-frame window per tracked face. Images: every face on its own (kind "still").
     Ctrl-C stops a camera run normally: the summary is printed and the --out video is kept.
     """
     import json
@@ -297,7 +318,10 @@ def run_command(
         tflite_backend=tflite_backend,
         verify=verify,
         detect=detect,
+        detector=detector,
+        max_faces=max_faces,
         detect_every=detect_every,
+        images=images,
         margin=margin,
         lost_after=lost_after,
         smoothing=smoothing,
@@ -316,12 +340,11 @@ def run_command(
         try:
             count = 0
             for step in steps(config, stats):
-                if step.prediction is not None:
-                    sink.write(json.dumps(step.prediction.to_dict()) + "\n")
+                for prediction in step.predictions:
+                    sink.write(json.dumps(prediction.to_dict()) + "\n")
                     count += 1
                 if show or video:
-                    p = step.prediction
-                    canvas = draw(step.frame.image, step.box, p.label if p else None, p.probabilities if p else None)
+                    canvas = draw(step.frame.image, step.faces)
                     if video:
                         video.write(canvas, step.frame.timestamp)
                     if show and not show_frame(canvas):
@@ -333,6 +356,87 @@ def run_command(
         if video:
             written = video.close()
             typer.echo(f"annotated video written to {out}" if written else f"no frames: {out} not written", err=True)
+
+
+@app.command("serve")
+@friendly_errors
+def serve_command(
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Bundle folder from fer-edge export, or a bare .tflite/.onnx (default: the shipped model)."),
+    ] = None,
+    source: Annotated[
+        str, typer.Option(help="picamera, a camera index (0), a video, an image, a folder or a glob.")
+    ] = "0",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on: 127.0.0.1 is this machine only, 0.0.0.0 the whole LAN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+    max_viewers: Annotated[int, typer.Option(help="Video streams (and event streams) at once; more get 503.")] = 16,
+    realtime: Annotated[
+        bool, typer.Option(help="Play a video at its own frame rate (else as fast as the model runs).")
+    ] = True,
+    exit_at_end: Annotated[
+        bool, typer.Option(help="Stop when the source ends (else the page keeps its last frame until Ctrl-C).")
+    ] = False,
+    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
+    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
+    threads: Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")] = None,
+    detect: Annotated[bool, typer.Option(help="Find faces; --no-detect: frames are already face crops.")] = True,
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="blazeface (faces within about 2 m), blazeface-full (farther, slower) or haar (OpenCV < 5 only)."
+        ),
+    ] = "blazeface",
+    max_faces: Annotated[int, typer.Option(help="Faces per frame, largest first, each tracked with its own id.")] = 4,
+    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, carry the boxes between.")] = 1,
+    images: Annotated[
+        str, typer.Option(help="For an image source: stills (each image on its own) or sequence (frames of one clip).")
+    ] = "stills",
+    margin: Annotated[float, typer.Option(help="Grow the face box by this share per side.")] = 0.0,
+    smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
+    min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
+    reconnect: Annotated[
+        bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
+    ] = False,
+    loop: Annotated[bool, typer.Option(help="Play a video source again and again.")] = False,
+) -> None:
+    """Serve the live view as a web page: the video with its overlay, bars and a timeline per face.
+
+    For a Pi without a display: open the printed address in a browser. The page's events are the JSON lines of
+    fer-edge run --jsonl. Ctrl-C stops: the server is shut down and the summary printed.
+    """
+    from fer_edge.default_model import resolve_bundle
+    from fer_edge.run import RunConfig, RunStats
+    from fer_edge.serve import ServeOptions, serve
+
+    config = RunConfig(
+        source=source,
+        bundle=str(resolve_bundle(bundle)),
+        format=format,
+        precision=precision,
+        threads=threads,
+        detect=detect,
+        detector=detector,
+        max_faces=max_faces,
+        detect_every=detect_every,
+        images=images,
+        margin=margin,
+        smoothing=smoothing,
+        min_confidence=min_confidence,
+        reconnect=reconnect,
+        loop=loop,
+    )
+    options = ServeOptions(host, port, max_viewers, realtime, exit_at_end, debug=DEBUG.get())
+    stats = RunStats()
+    try:
+        serve(config, options, stats, log=typer.echo)
+    except KeyboardInterrupt:
+        typer.echo("stopped (Ctrl-C)", err=True)
+    finally:
+        if stats.source.read:
+            _print_summary(stats.summary())
 
 
 @app.command("eval")
@@ -481,7 +585,8 @@ def _print_summary(summary: dict) -> None:
     stages = ", ".join(f"{k} {v['p50']:.2f}/{v['p90']:.2f}" for k, v in summary["latency_ms"].items())
     typer.echo(
         f"frames {summary['frames_read']} read, {summary['frames_dropped']} dropped, "
-        f"{len(summary['images_skipped'])} unreadable skipped; faces {summary['faces_found']}; "
+        f"{len(summary['images_skipped'])} unreadable skipped; faces {summary['faces_found']} "
+        f"({summary['faces_tracked']} distinct); "
         f"predictions {summary['predictions']}; {summary['frames_per_second']:.1f} frames/s; "
         f"p50/p90 ms: {stages or 'n/a'}",
         err=True,
@@ -518,6 +623,32 @@ def data_stats(
 
     plot_dataset_grid(sequences, stats, out)
     typer.echo(f"sample grid written to {out}")
+
+
+@data_app.command("clip")
+@friendly_errors
+def data_clip(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="Bundle whose held-out sequences to use (default: the shipped model).")
+    ] = None,
+    data: DataOption = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="The video to write (MJPG .avi).")] = Path("reports/heldout_clip.avi"),
+    force: Annotated[bool, typer.Option(help="Replace an existing video.")] = False,
+) -> None:
+    """A 640x480 video of a bundle's held-out CK+48 sequences, each face enlarged and placed at random on noise,
+    with face-free frames between: what `fer-edge run` and the bench's end-to-end row are shown."""
+    from fer_edge.atomic import check_output_dir
+    from fer_edge.bench.clip import write_face_clip
+    from fer_edge.bench.suite import heldout
+    from fer_edge.default_model import resolve_bundle
+    from fer_edge.manifest import read_manifest
+
+    check_output_dir(out, force)
+    bundle = resolve_bundle(bundle)
+    sequences, _ = heldout(read_manifest(bundle), bundle, str(data))
+    segments = write_face_clip(sequences.frames, out)
+    frames = segments[-1].first + segments[-1].length + 8 if segments else 0
+    typer.echo(f"{len(segments)} held-out sequences, {frames} frames written to {out}")
 
 
 def main() -> None:
