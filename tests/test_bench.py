@@ -186,3 +186,22 @@ def test_fold_bundles_of_one_cv_run_are_summarised_as_mean_and_spread():
         rows=[],
     )
     assert "| runs/cv5 | tflite int8 streaming | 2 | 70.0% | 10.0% |" in markdown(results)
+
+
+def test_data_clip_writes_the_bundles_held_out_sequences_as_a_video(tiny_bundle, tmp_path):
+    from fer_edge.manifest import read_manifest
+
+    data, _, bundle, _ = tiny_bundle
+    out = tmp_path / "clip.avi"
+    result = CliRunner().invoke(app, ["data", "clip", str(bundle), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    held_out = len(read_manifest(bundle).heldout_metrics["ids"])
+    capture = cv2.VideoCapture(str(out))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = capture.read()
+    capture.release()
+    assert ok and first.shape[:2] == (480, 640)
+    assert frames == held_out * (3 + 8) + 8  # each sequence after 8 face-free frames, 8 more at the end
+    assert f"{held_out} held-out sequences" in result.output
+    again = CliRunner().invoke(app, ["data", "clip", str(bundle), "--data", str(data), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output

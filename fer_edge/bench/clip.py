@@ -33,8 +33,12 @@ def write_face_clip(
     gap: int = 8,
     fps: float = 30.0,
     seed: int = 0,
+    tilt: float = 0.0,
 ) -> list[Segment]:
     """frames: (N, T, h, w, 1) float in [0, 1] (what `load_sequences` gives). Writes an MJPG .avi.
+
+    tilt: each sequence's face is turned by an angle drawn from [-tilt, tilt] degrees (a head tilted in the
+    picture plane; 0 keeps CK+48's upright faces).
 
     Each sequence is preceded by `gap` frames without a face (more than the runtime's default --lost-after),
     so the runtime must reset its window between sequences.
@@ -55,10 +59,14 @@ def write_face_clip(
                 writer.write(background())
             side = int(rng.integers(face_px[0], face_px[1] + 1))
             x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
+            turn = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-tilt, tilt), 1.0) if tilt else None
             for frame in sequence:
                 image = background()
                 face = np.round(frame[..., 0] * 255).astype(np.uint8)
-                image[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+                face = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+                if turn is not None:
+                    face = cv2.warpAffine(face, turn, (side, side), borderMode=cv2.BORDER_REPLICATE)
+                image[y : y + side, x : x + side] = face
                 writer.write(image)
             segments.append(Segment(number, index + gap, len(sequence), (x, y, side, side)))
             index += gap + len(sequence)
