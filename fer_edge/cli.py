@@ -25,6 +25,16 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect a CK+48-style dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+MarginOption = Annotated[
+    float | None,
+    typer.Option(help="Grow each detected face box by this share per side (default: the detector's crop rule)."),
+]
+LevelOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--level/--no-level", help="Turn each face so its eyes are level (BlazeFace; default: the detector's rule)."
+    ),
+]
 DataOption = Annotated[
     Path,
     typer.Option("--data", envvar="FER_EDGE_DATA", help="Dataset folder: one sub-folder per emotion."),
@@ -274,7 +284,8 @@ def run_command(
             "the frames of one clip, in name order)."
         ),
     ] = "stills",
-    margin: Annotated[float, typer.Option(help="Grow the face box by this share per side.")] = 0.0,
+    margin: MarginOption = None,
+    level: LevelOption = None,
     lost_after: Annotated[int, typer.Option(help="Detections without a face before its window and id end.")] = 5,
     smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
     min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
@@ -323,6 +334,7 @@ def run_command(
         detect_every=detect_every,
         images=images,
         margin=margin,
+        level=level,
         lost_after=lost_after,
         smoothing=smoothing,
         min_confidence=min_confidence,
@@ -394,7 +406,8 @@ def serve_command(
     images: Annotated[
         str, typer.Option(help="For an image source: stills (each image on its own) or sequence (frames of one clip).")
     ] = "stills",
-    margin: Annotated[float, typer.Option(help="Grow the face box by this share per side.")] = 0.0,
+    margin: MarginOption = None,
+    level: LevelOption = None,
     smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
     min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
     reconnect: Annotated[
@@ -423,6 +436,7 @@ def serve_command(
         detect_every=detect_every,
         images=images,
         margin=margin,
+        level=level,
         smoothing=smoothing,
         min_confidence=min_confidence,
         reconnect=reconnect,
@@ -488,7 +502,8 @@ def eval_command(
         bool, typer.Option(help="Encoder per frame + head (as fer-edge run), else whole window.")
     ] = True,
     threads: Annotated[int, typer.Option(help="Inference threads.")] = 1,
-    margin: Annotated[float, typer.Option(help="Grow a detected face box by this share per side.")] = 0.0,
+    margin: MarginOption = None,
+    level: LevelOption = None,
     reference: Annotated[
         Path | None,
         typer.Option(help="Also score the fer package's emotion_model_quantized.tflite on the same faces."),
@@ -519,6 +534,7 @@ def eval_command(
         streaming=streaming,
         threads=threads,
         margin=margin,
+        level=level,
         reference=str(reference) if reference else None,
         out=str(out) if out else None,
     )

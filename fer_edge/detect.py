@@ -80,9 +80,56 @@ class FaceDetector:
         return found[0].box if found else None
 
 
-def crop(image: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
-    """The box grown by `margin` of its size on each side, clipped to the frame."""
+@dataclass(frozen=True)
+class CropRule:
+    """How a detector's box becomes the model's frame: grown by `margin` of its size per side, and turned so
+    that the eyes are level when `level` (BlazeFace's keypoints; Haar has none)."""
+
+    margin: float = 0.0
+    level: bool = False
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "level": self.level}
+
+
+# Chosen per detector on the shipped model's TRAINING sequences by benchmarks/crop_margin.py (docs/detectors.md);
+# `fer-edge run`, `eval` and the bench all take them from here unless --margin / --level say otherwise.
+# Measured 2026-12-01 on wild-w0.5's 175 training sequences, upright and tilted up to 15 degrees (mean accuracy):
+# blazeface 0.1 + level 96.3 % (0 unlevelled 94.3 %), blazeface-full 0.1 + level, haar 0 (97.4 %).
+CROP_RULES = {
+    "blazeface": CropRule(margin=0.1, level=True),
+    "blazeface-full": CropRule(margin=0.1, level=True),
+    "haar": CropRule(margin=0.0, level=False),
+}
+
+
+def crop_rule(detector: str, margin: float | None = None, level: bool | None = None) -> CropRule:
+    """The detector's rule, with an explicit --margin / --level in place of its own."""
+    rule = CROP_RULES[detector]
+    return CropRule(rule.margin if margin is None else margin, rule.level if level is None else level)
+
+
+def eye_angle(keypoints: tuple[tuple[float, float], ...]) -> float:
+    """Degrees the face is turned in the picture (clockwise positive, image y down), from its two eyes."""
+    (rx, ry), (lx, ly) = keypoints[0], keypoints[1]  # the person's right eye is on the image's left
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def crop(image: np.ndarray, box: Box, margin: float = 0.0, angle: float = 0.0) -> np.ndarray:
+    """The box grown by `margin` of its size on each side; unturned, clipped to the frame; turned back by
+    `angle` degrees about the box centre, with the edge pixels repeated where the turned box leaves the frame."""
     x, y, w, h = box
     dx, dy = int(w * margin), int(h * margin)
-    top, left = max(0, y - dy), max(0, x - dx)
-    return image[top : min(image.shape[0], y + h + dy), left : min(image.shape[1], x + w + dx)]
+    if not angle:
+        top, left = max(0, y - dy), max(0, x - dx)
+        return image[top : min(image.shape[0], y + h + dy), left : min(image.shape[1], x + w + dx)]
+    size = (w + 2 * dx, h + 2 * dy)
+    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, 1.0)
+    matrix[:, 2] -= (x - dx, y - dy)
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def face_crop(image: np.ndarray, detection: Detection, rule: CropRule) -> np.ndarray:
+    """The one path from a detection to the image that `preprocess_frame` makes a model frame of."""
+    angle = eye_angle(detection.keypoints) if rule.level and detection.keypoints else 0.0
+    return crop(image, detection.box, rule.margin, angle)

@@ -20,7 +20,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.dataset import SEQUENCE_LENGTH, load_sequences, read_image
-from fer_edge.detect import DETECTORS, crop, open_detector
+from fer_edge.detect import DETECTORS, crop_rule, face_crop, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder
@@ -42,7 +42,8 @@ class EvalConfig:
     precision: str = "int8"
     streaming: bool = True
     threads: int | None = 1
-    margin: float = 0.0  # the runtime's --margin: grow a detected box by this share per side
+    margin: float | None = None  # the runtime's --margin; None: the detector's CROP_RULES
+    level: bool | None = None  # the runtime's --level; None: the detector's CROP_RULES
     reference: str | None = None  # the `fer` package's TFLite model, scored on the same faces
     out: str | None = None
 
@@ -51,8 +52,8 @@ class EvalConfig:
             raise UsageError(f"--faces takes {', '.join(FACE_MODES)}, got {self.faces!r}")
         if self.detector not in DETECTORS:
             raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {self.detector!r}")
-        if self.margin < 0:
-            raise UsageError(f"--margin must be at least 0, got {self.margin}")
+        if self.margin is not None and not -0.4 < self.margin < 1:
+            raise UsageError(f"--margin must be in (-0.4, 1), got {self.margin}")
         if self.reference and not Path(self.reference).is_file():
             raise UsageError(f"--reference {self.reference} does not exist; pass the fer package's .tflite file")
         if not Path(self.data).exists():
@@ -141,11 +142,11 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
         if not as_crop:
             if detector is None:
                 detector = open_detector(config.detector, threads=config.threads)
-            box = detector.largest_face(gray)
-            if box is None:
+            found = detector.detect(gray)
+            if not found:
                 no_face[file.label] += 1
                 continue
-            gray = crop(gray, box, config.margin)
+            gray = face_crop(gray, found[0], crop_rule(config.detector, config.margin, config.level))
         if float(gray.max()) - float(gray.min()) < 1:
             skipped.append(f"{file.path} is blank (one grey level)")
             continue

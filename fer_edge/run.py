@@ -17,7 +17,7 @@ import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS
 from fer_edge.buffer import FaceWindow, predict_still
-from fer_edge.detect import DETECTORS, Box, crop, open_detector
+from fer_edge.detect import DETECTORS, Box, CropRule, Detection, crop_rule, face_crop, open_detector
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
@@ -44,7 +44,8 @@ class RunConfig:
     detect_every: int = 1  # run the detector every N frames, carry the boxes in between
     detect_width: int = 320  # Haar only: frames are scanned at this width
     images: str = "stills"  # an image source: "stills" (each image on its own) or "sequence" (frames of one clip)
-    margin: float = 0.0  # grow the face box by this share per side (CK+48 crops are tight)
+    margin: float | None = None  # grow the face box by this share per side; None: the detector's CROP_RULES
+    level: bool | None = None  # turn each face so its eyes are level (BlazeFace); None: the detector's CROP_RULES
     lost_after: int = 5  # detections without a face before its window (and id) ends
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
@@ -52,6 +53,10 @@ class RunConfig:
     max_gap: float = 1.0  # seconds between frames beyond which the window resets (not one moment of one face)
     loop: bool = False  # a video source starts again at its end (demos, soak tests)
     reconnect: bool = False  # reopen a camera that fails, with back-off, instead of stopping
+
+    @property
+    def crop_rule(self) -> CropRule:
+        return crop_rule(self.detector, self.margin, self.level)
 
     def validate(self) -> None:
         if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1 or self.max_gap <= 0:
@@ -189,6 +194,8 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
     detector = open_detector(config.detector, detect_width=config.detect_width) if config.detect else None
     stills = config.images == "stills" and is_image_source(config.source)
     tracker = Tracker(lost_after=config.lost_after)
+    carried: dict[int, Detection] = {}  # the last detection of each live face, used between detections
+    rule = config.crop_rule
     faces: dict[int, FaceState] = {}
 
     def end(ids: list[int]) -> None:
@@ -219,25 +226,28 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
         t0 = time.perf_counter_ns()
         gray = to_gray(frame.image)
         if detector is None:
-            boxes: list[Box | None] = [None]
+            found: list[Detection | None] = [None]
             ids = [1]
         elif stills or not tracker.live() or frame.index % config.detect_every == 0:
-            boxes = [d.box for d in detector.detect(gray)[: config.max_faces]]
+            found = detector.detect(gray)[: config.max_faces]
             if stills:
-                ids = list(range(1, len(boxes) + 1))
+                ids = list(range(1, len(found) + 1))
             else:
-                seen, ended = tracker.update(boxes)
+                seen, ended = tracker.update([d.box for d in found])
                 end(ended)
                 ids = [t.id for t in seen]
+                carried = dict(zip(ids, found, strict=True))
         else:  # between detections: the faces found last time, where they were
             live = tracker.live()
-            boxes, ids = [t.box for t in live], [t.id for t in live]
+            ids = [t.id for t in live]
+            found = [carried[i] for i in ids]
         t1 = time.perf_counter_ns()
         stats.stage_ms["detect"].append((t1 - t0) / 1e6)
         done = []
-        for face, box in zip(ids, boxes, strict=True):
+        for face, detection in zip(ids, found, strict=True):
             t2 = time.perf_counter_ns()
-            crop_ = preprocess_frame(crop(gray, box, config.margin) if box is not None else gray)
+            box = detection.box if detection is not None else None
+            crop_ = preprocess_frame(face_crop(gray, detection, rule) if detection is not None else gray)
             t3 = time.perf_counter_ns()
             state = None
             if stills:

@@ -247,3 +247,31 @@ def test_the_native_runtime_is_quiet_unless_debugging():
     if "INFO:" not in loud.stderr:
         pytest.skip("this TFLite runtime prints nothing when it creates an interpreter")
     assert "XNNPACK" in loud.stderr
+
+
+def test_levelling_turns_a_tilted_pair_of_eyes_back_to_one_row():
+    from fer_edge.detect import CropRule, Detection, crop, eye_angle, face_crop
+
+    image = np.zeros((200, 200), np.uint8)
+    right_eye, left_eye = (80.0, 90.0), (120.0, 110.0)  # the person's right eye is on the image's left
+    for x, y in (right_eye, left_eye):
+        cv2.circle(image, (int(x), int(y)), 4, 255, -1)
+    assert eye_angle((right_eye, left_eye)) == pytest.approx(np.degrees(np.arctan2(20, 40)))
+    detection = Detection((60, 60, 80, 80), 0.9, (right_eye, left_eye, (100, 100), (100, 120), (60, 90), (140, 110)))
+    levelled = face_crop(image, detection, CropRule(margin=0.0, level=True))
+    assert levelled.shape == (80, 80)
+    rows = [int(np.argmax(levelled[:, :40].max(axis=1))), int(np.argmax(levelled[:, 40:].max(axis=1)))]
+    assert abs(rows[0] - rows[1]) <= 2  # both eyes on one row after levelling
+    plain = face_crop(image, detection, CropRule(margin=0.0, level=False))
+    np.testing.assert_array_equal(plain, crop(image, (60, 60, 80, 80)))  # no levelling: the plain slice
+    grown = face_crop(image, detection, CropRule(margin=0.1, level=False))
+    assert grown.shape == (96, 96)
+
+
+def test_an_explicit_margin_or_level_replaces_the_detectors_rule():
+    from fer_edge.detect import CROP_RULES, crop_rule
+
+    assert crop_rule("blazeface") == CROP_RULES["blazeface"]
+    assert crop_rule("blazeface", margin=0.3).margin == 0.3
+    assert crop_rule("blazeface", level=True).level is True
+    assert crop_rule("haar", margin=None).margin == CROP_RULES["haar"].margin
