@@ -64,17 +64,23 @@ def tflite_interpreter_class(preferred: str | None = None):
     )
 
 
+def load_interpreter(path: Path, threads: int | None = None, module: str | None = None, hint: str = ""):
+    """A TFLite interpreter with its tensors allocated, quietly; a file it cannot parse is one ModelLoadError."""
+    interpreter_class = tflite_interpreter_class(module)
+    try:
+        with native_stderr_silenced():  # LiteRT's "INFO: Created ... XNNPACK delegate" line
+            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"cannot load TFLite model {path}: {error}{hint}") from None
+    return interpreter
+
+
 class TFLiteModel:
     """One interpreter, kept alive; `run` takes a float batch whose first axis is fed one item at a time."""
 
     def __init__(self, path: Path, threads: int | None = None, module: str | None = None):
-        interpreter_class = tflite_interpreter_class(module)
-        try:
-            with native_stderr_silenced():  # LiteRT's "INFO: Created ... XNNPACK delegate" line
-                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelLoadError(f"cannot load TFLite model {path}: {error}") from None
+        self.interpreter = load_interpreter(path, threads, module)
         self.input = self._info(self.interpreter.get_input_details()[0])
         self.output = self._info(self.interpreter.get_output_details()[0])
         self._input_index = self.interpreter.get_input_details()[0]["index"]

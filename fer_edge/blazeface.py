@@ -20,12 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_edge.backends import TFLITE_BACKENDS, tflite_interpreter_class
+from fer_edge.backends import TFLITE_BACKENDS, load_interpreter
 from fer_edge.detect import Box, Detection
 from fer_edge.errors import ModelLoadError, UsageError
 from fer_edge.hashing import sha256_file
 from fer_edge.modelfile import check_model_file
-from fer_edge.quiet import native_stderr_silenced
 
 DETECTOR_DIR = Path(__file__).with_name("models") / "detectors"
 REINSTALL = "reinstall fer-edge (pip install --force-reinstall fer-edge)"
@@ -220,13 +219,8 @@ class BlazeFace:
         self.input_size = int(entry["input_size"])
         self.anchors = anchors(self.input_size, variant.strides, variant.anchors_per_layer)
         self.min_score = variant.min_score if min_score is None else min_score
-        interpreter_class = tflite_interpreter_class(TFLITE_BACKENDS.get(tflite_backend, tflite_backend))
-        try:
-            with native_stderr_silenced():  # LiteRT's "INFO: Created ... XNNPACK delegate" line
-                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelLoadError(f"cannot load the face detector model {path}: {error}; {REINSTALL}") from None
+        module = TFLITE_BACKENDS.get(tflite_backend, tflite_backend)
+        self.interpreter = load_interpreter(path, threads, module, hint=f"; {REINSTALL}")
         self._input, self._boxes, self._scores = self._tensor_indices(path, entry)
 
     def _tensor_indices(self, path: Path, entry: dict) -> tuple[int, int, int]:

@@ -131,10 +131,10 @@ def _broken_copy(tmp_path, damage):
 def test_a_damaged_detector_file_is_refused_before_the_interpreter_sees_it(tmp_path, monkeypatch, damage, fragment):
     models, path = _broken_copy(tmp_path, damage)
 
-    def no_interpreter(*args):
+    def no_interpreter(*args, **kwargs):
         raise AssertionError("the interpreter was asked to parse a damaged file")
 
-    monkeypatch.setattr(blazeface, "tflite_interpreter_class", no_interpreter)
+    monkeypatch.setattr(blazeface, "load_interpreter", no_interpreter)
     with pytest.raises(ModelLoadError) as error:
         BlazeFace("blazeface", models_dir=models)
     message = str(error.value)
