@@ -25,6 +25,31 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect a CK+48-style dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+# Options shared by run, serve (and eval).
+FormatOption = Annotated[str, typer.Option(help="tflite or onnx.")]
+PrecisionOption = Annotated[str, typer.Option(help="int8 or float32.")]
+ThreadsOption = Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")]
+DetectOption = Annotated[bool, typer.Option(help="Find faces; --no-detect: frames are already face crops.")]
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        help="blazeface (faces within about 2 m), blazeface-full (farther, slower) or haar (OpenCV < 5 only)."
+    ),
+]
+MaxFacesOption = Annotated[int, typer.Option(help="Faces per frame, largest first, each tracked with its own id.")]
+DetectEveryOption = Annotated[int, typer.Option(help="Run the detector every N frames, carry the boxes between.")]
+SmoothingOption = Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")]
+MinConfidenceOption = Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")]
+ReconnectOption = Annotated[
+    bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
+]
+ImagesOption = Annotated[
+    str,
+    typer.Option(
+        help="For an image source: stills (every face of every image on its own) or sequence (the images are "
+        "the frames of one clip, in name order)."
+    ),
+]
 MarginOption = Annotated[
     float | None,
     typer.Option(help="Grow each detected face box by this share per side (default: the detector's crop rule)."),
@@ -260,39 +285,26 @@ def run_command(
     source: Annotated[
         str, typer.Option(help="picamera, a camera index (0), a video, an image, a folder or a glob.")
     ] = "0",
-    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
-    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
+    format: FormatOption = "tflite",
+    precision: PrecisionOption = "int8",
     streaming: Annotated[bool, typer.Option(help="Encoder once per new frame + head (else the whole window).")] = True,
-    threads: Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")] = None,
+    threads: ThreadsOption = None,
     tflite_backend: Annotated[
         str | None, typer.Option(help="Force ai-edge-litert, tflite-runtime or tensorflow (default: first found).")
     ] = None,
     verify: Annotated[bool, typer.Option(help="Check model files against the manifest's sha256.")] = True,
-    detect: Annotated[bool, typer.Option(help="Find faces; --no-detect: frames are already face crops.")] = True,
-    detector: Annotated[
-        str,
-        typer.Option(
-            help="blazeface (faces within about 2 m), blazeface-full (farther, slower) or haar (OpenCV < 5 only)."
-        ),
-    ] = "blazeface",
-    max_faces: Annotated[int, typer.Option(help="Faces per frame, largest first, each tracked with its own id.")] = 4,
-    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, carry the boxes between.")] = 1,
-    images: Annotated[
-        str,
-        typer.Option(
-            help="For an image source: stills (every face of every image on its own) or sequence (the images are "
-            "the frames of one clip, in name order)."
-        ),
-    ] = "stills",
+    detect: DetectOption = True,
+    detector: DetectorOption = "blazeface",
+    max_faces: MaxFacesOption = 4,
+    detect_every: DetectEveryOption = 1,
+    images: ImagesOption = "stills",
     margin: MarginOption = None,
     level: LevelOption = None,
     lost_after: Annotated[int, typer.Option(help="Detections without a face before its window and id end.")] = 5,
-    smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
-    min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
+    smoothing: SmoothingOption = 0.0,
+    min_confidence: MinConfidenceOption = 0.0,
     max_failures: Annotated[int, typer.Option(help="Failed camera reads in a row before the camera is lost.")] = 10,
-    reconnect: Annotated[
-        bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
-    ] = False,
+    reconnect: ReconnectOption = False,
     max_gap: Annotated[float, typer.Option(help="Seconds between frames beyond which the window resets.")] = 1.0,
     loop: Annotated[bool, typer.Option(help="Play a video source again and again (with --max-frames).")] = False,
     jsonl: Annotated[Path | None, typer.Option(help="Write predictions here instead of stdout.")] = None,
@@ -391,28 +403,19 @@ def serve_command(
     exit_at_end: Annotated[
         bool, typer.Option(help="Stop when the source ends (else the page keeps its last frame until Ctrl-C).")
     ] = False,
-    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
-    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
-    threads: Annotated[int | None, typer.Option(help="Inference threads (default: the runtime's).")] = None,
-    detect: Annotated[bool, typer.Option(help="Find faces; --no-detect: frames are already face crops.")] = True,
-    detector: Annotated[
-        str,
-        typer.Option(
-            help="blazeface (faces within about 2 m), blazeface-full (farther, slower) or haar (OpenCV < 5 only)."
-        ),
-    ] = "blazeface",
-    max_faces: Annotated[int, typer.Option(help="Faces per frame, largest first, each tracked with its own id.")] = 4,
-    detect_every: Annotated[int, typer.Option(help="Run the detector every N frames, carry the boxes between.")] = 1,
-    images: Annotated[
-        str, typer.Option(help="For an image source: stills (each image on its own) or sequence (frames of one clip).")
-    ] = "stills",
+    format: FormatOption = "tflite",
+    precision: PrecisionOption = "int8",
+    threads: ThreadsOption = None,
+    detect: DetectOption = True,
+    detector: DetectorOption = "blazeface",
+    max_faces: MaxFacesOption = 4,
+    detect_every: DetectEveryOption = 1,
+    images: ImagesOption = "stills",
     margin: MarginOption = None,
     level: LevelOption = None,
-    smoothing: Annotated[float, typer.Option(help="Exponential moving average of probabilities (0 = off).")] = 0.0,
-    min_confidence: Annotated[float, typer.Option(help="Below this the label is reported as uncertain.")] = 0.0,
-    reconnect: Annotated[
-        bool, typer.Option(help="Reopen a camera that fails or stops, with back-off, instead of exiting.")
-    ] = False,
+    smoothing: SmoothingOption = 0.0,
+    min_confidence: MinConfidenceOption = 0.0,
+    reconnect: ReconnectOption = False,
     loop: Annotated[bool, typer.Option(help="Play a video source again and again.")] = False,
 ) -> None:
     """Serve the live view as a web page: the video with its overlay, bars and a timeline per face.
@@ -496,8 +499,8 @@ def eval_command(
             "--all-sequences", help="Sequence data: score every sequence, not only the bundle's held-out ones."
         ),
     ] = False,
-    format: Annotated[str, typer.Option(help="tflite or onnx.")] = "tflite",
-    precision: Annotated[str, typer.Option(help="int8 or float32.")] = "int8",
+    format: FormatOption = "tflite",
+    precision: PrecisionOption = "int8",
     streaming: Annotated[
         bool, typer.Option(help="Encoder per frame + head (as fer-edge run), else whole window.")
     ] = True,
