@@ -556,6 +556,9 @@ def bench(
         Path | None, typer.Option(help="Video for the end-to-end row (default: one made from held-out faces).")
     ] = None,
     end_to_end: Annotated[bool, typer.Option(help="Time decode + detection + inference on a video.")] = True,
+    detectors: Annotated[
+        bool, typer.Option(help="Time every face detector on held-out faces pasted on 640x480 frames.")
+    ] = True,
     keras: Annotated[bool, typer.Option(help="Also time the source model.keras (needs TensorFlow).")] = True,
     reference: Annotated[
         Path | None,
@@ -591,6 +594,7 @@ def bench(
         warmup=warmup,
         video=str(video) if video else None,
         end_to_end=end_to_end,
+        detectors=detectors,
         keras=keras,
         reference=str(reference) if reference else None,
         out=str(out),

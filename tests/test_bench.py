@@ -95,7 +95,9 @@ def test_bench_writes_json_markdown_and_plot(bench_report):
     assert markdown.count("| bundle | artifact | status |") == 2  # one table per thread count
     assert markdown.count("| bundle | artifact | file |") == 1  # and one of start-up numbers
     startup_rows = sum(len(r["startup"]) for r in rows)
-    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 2 * (1 + len(rows)) + 1 + startup_rows
+    detector_rows = 1 + len(results["detectors"])
+    tables = 2 * (1 + len(rows)) + 1 + startup_rows + detector_rows
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == tables
     image = cv2.imread(str(out / "latency_vs_accuracy.png"))
     assert image is not None and image.shape[0] > 300
     assert results["machine"]["cpus"] >= 1 and "onnxruntime" in results["versions"]
@@ -205,3 +207,24 @@ def test_data_clip_writes_the_bundles_held_out_sequences_as_a_video(tiny_bundle,
     assert f"{held_out} held-out sequences" in result.output
     again = CliRunner().invoke(app, ["data", "clip", str(bundle), "--data", str(data), "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_bench_times_every_detector_on_the_held_out_faces(bench_report):
+    from fer_edge.detect import DETECTORS
+
+    out, results, _ = bench_report
+    rows = {r["detector"]: r for r in results["detectors"]}
+    assert set(rows) == set(DETECTORS)
+    blaze = rows["blazeface"]
+    assert blaze["status"] == "ok" and blaze["face_frames"] == 9 * 3  # every frame of the 9 held-out sequences
+    assert 0 < blaze["ms_p50"] <= blaze["ms_p90"] and blaze["frames"] == 2 * 27
+    assert "| blazeface | ok |" in (out / "bench.md").read_text()
+
+
+def test_detector_rows_on_real_faces_find_every_face_and_none_in_noise(real_ck48):
+    from fer_edge.bench.detectors import compare_detectors
+
+    files = sorted(real_ck48.glob("*/*.png"))[::40][:12]
+    faces = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+    (row,) = [r for r in compare_detectors(faces, log=lambda _: None) if r["detector"] == "blazeface"]
+    assert (row["faces_found"], row["face_frames"], row["false_faces"]) == (12, 12, 0)

@@ -102,6 +102,24 @@ def markdown(results: dict) -> str:
                 f"{group['mean_accuracy']:.1%} | {group['std_accuracy']:.1%} |"
             )
         lines.append("")
+    if results.get("detectors"):
+        first = results["detectors"][0]
+        lines += [
+            f"## Face detectors ({first['threads']} thread(s); every held-out frame of the first bundle pasted on "
+            "a 640x480 noise frame at 140-240 px, and as many face-free frames)",
+            "",
+            "| detector | status | ms p50 | ms p90 | faces found | false faces |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for row in results["detectors"]:
+            if row["status"] != "ok":
+                lines.append(f"| {row['detector']} | {row['status'].replace('|', '/')} | | | | |")
+                continue
+            lines.append(
+                f"| {row['detector']} | ok | {row['ms_p50']:.2f} | {row['ms_p90']:.2f} | "
+                f"{row['faces_found']}/{row['face_frames']} | {row['false_faces']} |"
+            )
+        lines.append("")
     e2e = results.get("end_to_end")
     if e2e:
         summary = e2e["summary"]

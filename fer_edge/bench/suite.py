@@ -23,6 +23,7 @@ import numpy as np
 
 from fer_edge.bench.ceiling import measure_ceiling
 from fer_edge.bench.clip import write_face_clip
+from fer_edge.bench.detectors import compare_detectors
 from fer_edge.bench.macs import count_macs
 from fer_edge.bench.timing import time_calls
 from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
@@ -53,6 +54,7 @@ class BenchConfig:
     warmup: int = 10
     video: str | None = None  # None: a clip made from the first bundle's held-out sequences
     end_to_end: bool = True
+    detectors: bool = True  # every face detector on the first bundle's held-out faces pasted on 640x480 frames
     keras: bool = True  # also time the source model.keras where TensorFlow is installed
     reference: str | None = None  # the `fer` package's TFLite model: a row on the first bundle's held-out faces
     out: str = "reports/bench"
@@ -363,6 +365,9 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
         row = measure_reference(Path(config.reference), first_test[1], config)
         results["rows"].append(row)
         log(f"{row.bundle} acc {row.accuracy['accuracy']:.1%}  {frame_ms(asdict(row), config.threads[0]):.2f} ms/face")
+    if config.detectors and first_test is not None:
+        faces = np.round(first_test[1].frames[..., 0] * 255).astype(np.uint8)
+        results["detectors"] = compare_detectors(list(faces.reshape(-1, *faces.shape[2:])), config.threads[0], log=log)
     if config.end_to_end and first_test is not None:
         results["end_to_end"] = end_to_end(first_test[0], first_test[1], config, log)
     results["rows"] = [asdict(row) for row in results["rows"]]
