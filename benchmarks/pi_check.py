@@ -7,7 +7,9 @@ with `qemu-aarch64-static` (Debian package qemu-user-static) and QEMU_CPU=cortex
   1. the parity check: the int8 streaming model of a bundle (default: the shipped one, TFLite only; pass
      --bundle with ONNX files for --runtime onnxruntime) on held-out CK+48 sequences (seeded random windows
      when CK+48 is absent), predicted classes and probabilities compared with this machine's;
-  2. `fer-edge run` on a short clip of those faces (the video path: picamera2 is not needed).
+  2. the face detector (BlazeFace, the runtime's default) on a short clip of those faces, its boxes compared
+     with this machine's;
+  3. `fer-edge run` on that clip (the video path: picamera2 is not needed).
 Nothing binary enters the repository. Emulated time says nothing about a real Pi's speed.
 
 qemu 7.2 (Debian bookworm's) passes the host's x86 /proc/cpuinfo through to the arm64 program; the cpuinfo
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,15 @@ model = EmotionModel(bundle, fmt, "int8", streaming=True, tflite_backend=backend
 windows = np.load(sys.argv[1])["windows"]
 json.dump({"probabilities": [model.predict_window(w).tolist() for w in windows]}, open(sys.argv[2], "w"))
 """
+
+DETECT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[5])
+from pi_check import detect_boxes
+json.dump({"boxes": detect_boxes(sys.argv[1], sys.argv[3], sys.argv[4] or None)}, open(sys.argv[2], "w"))
+"""
+DETECTOR = "blazeface"
+MIN_BOX_IOU = 0.9  # the same face found on both machines: boxes this close (int8 vs float kernels differ a little)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,6 +119,28 @@ def compare(reference: np.ndarray, emulated: np.ndarray, float_model: np.ndarray
     return result
 
 
+def compare_boxes(reference: list[list[list[int]]], emulated: list[list[list[int]]]) -> dict:
+    """Per frame, the detector's boxes on x86 and emulated arm64: the same number of faces, each emulated box
+    overlapping an x86 one by at least MIN_BOX_IOU."""
+    from fer_edge.tracking import iou
+
+    if len(reference) != len(emulated):
+        raise ValueError(f"frame counts differ: {len(reference)} on x86, {len(emulated)} emulated")
+    same, overlaps = 0, []
+    for ours, theirs in zip(reference, emulated, strict=True):
+        best = [max((iou(tuple(b), tuple(a)) for a in ours), default=0.0) for b in theirs]
+        overlaps += best
+        same += len(ours) == len(theirs) and all(o >= MIN_BOX_IOU for o in best)
+    return {
+        "frames": len(reference),
+        "same_faces": same,
+        "faces_x86": sum(map(len, reference)),
+        "faces_arm64": sum(map(len, emulated)),
+        "min_iou": float(min(overlaps, default=1.0)),
+        "passed": same == len(reference),
+    }
+
+
 def report_lines(report: dict) -> list[str]:
     qemu = f", {report['qemu']}" if report.get("qemu") else ""
     cpuinfo = f", /proc/cpuinfo: {report['cpuinfo']}" if report.get("cpuinfo") else ""
@@ -123,6 +157,14 @@ def report_lines(report: dict) -> list[str]:
             lines.append(
                 f"    window {flip['window']}: class differs; top-two margin on x86 {flip['x86_top_two_margin']:.2g}"
             )
+    detector = report.get("detector")
+    if detector and "error" not in detector:
+        lines.append(
+            f"  {detector['name']} on the clip: {detector['same_faces']}/{detector['frames']} frames with the same "
+            f"faces (x86 {detector['faces_x86']}, arm64 {detector['faces_arm64']}), min IoU {detector['min_iou']:.2f}"
+        )
+    elif detector:
+        lines.append(f"  {detector['name']}: {detector['error']}")
     if "run" in report:
         run = report["run"]
         lines.append(f"  fer-edge run on a clip: exit {run['exit']}, {run['predictions']} predictions")
@@ -209,6 +251,31 @@ def choose_cpuinfo(choice: str, emulated_text: str, is_root: bool) -> bool:
     return choice == "cortex-a72" or (choice == "auto" and is_root and not is_arm_cpuinfo(emulated_text))
 
 
+def detect_boxes(clip: str, detector: str, backend: str | None) -> list[list[list[int]]]:
+    """The detector's boxes (x, y, w, h) on every frame of a video; run here and, through DETECT, emulated."""
+    import cv2
+
+    from fer_edge.detect import open_detector
+
+    found = open_detector(detector, threads=1, tflite_backend=backend)
+    capture, boxes = cv2.VideoCapture(clip), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return boxes
+        boxes.append([list(d.box) for d in found.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))])
+
+
+def check_detector(clip: Path, scratch: Path, backend: str, run_emulated: Callable) -> dict:
+    """BlazeFace on every frame of the clip, here and emulated; `run_emulated(args)` runs the arm64 python."""
+    output = scratch / "boxes-arm64.json"
+    done = run_emulated(["-c", DETECT, str(clip), str(output), DETECTOR, backend, str(Path(__file__).parent)])
+    if done.returncode != 0:
+        return {"name": DETECTOR, "error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
+    emulated = json.loads(output.read_text())["boxes"]
+    return {"name": DETECTOR, **compare_boxes(detect_boxes(str(clip), DETECTOR, None), emulated)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from fer_edge.bench.clip import write_face_clip
@@ -263,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
                 report["status"] = "failed"
         clip = Path(scratch) / "clip.avi"
         write_face_clip(windows[:3], clip)
+        if args.runtime != "onnxruntime":  # BlazeFace needs a TFLite runtime; with onnxruntime alone, Haar
+            report["detector"] = check_detector(
+                clip, Path(scratch), backend, lambda c: emulate(root, site, args.cpu, c, args.qemu, cpuinfo=cpuinfo)
+            )
+            if not report["detector"].get("passed"):
+                report["status"] = "failed"
         command = ["-m", "fer_edge.cli", "run", "--bundle", str(bundle), "--source", str(clip), "--threads", "1"]
+        command += ["--detector", DETECTOR if args.runtime != "onnxruntime" else "haar"]
         if args.runtime == "tflite-runtime":
             command += ["--tflite-backend", "tflite-runtime"]
         elif args.runtime == "onnxruntime":

@@ -104,3 +104,44 @@ def test_the_bound_cpuinfo_wraps_the_emulator_in_a_private_mount_namespace(monke
     assert command[-2:] == ["-c", "pass"] and seen["env"]["QEMU_CPU"] == "cortex-a72"
     pi_check.emulate(tmp_path, tmp_path / "site", "cortex-a72", ["-c", "pass"])
     assert seen["command"][0] == "/usr/bin/qemu-aarch64-static"
+
+
+def test_compare_boxes_needs_the_same_faces_in_every_frame():
+    x86 = [[], [[10, 10, 100, 100]], [[10, 10, 100, 100], [300, 50, 80, 80]]]
+    same = pi_check.compare_boxes(x86, [[], [[11, 10, 100, 100]], [[300, 50, 80, 80], [10, 10, 100, 100]]])
+    assert same == {
+        "frames": 3,
+        "same_faces": 3,
+        "faces_x86": 3,
+        "faces_arm64": 3,
+        "min_iou": pytest.approx(0.99, abs=0.01),
+        "passed": True,
+    }
+    moved = pi_check.compare_boxes(x86, [[], [[40, 10, 100, 100]], [[10, 10, 100, 100]]])
+    assert moved["same_faces"] == 1 and not moved["passed"] and moved["faces_arm64"] == 2
+    with pytest.raises(ValueError, match="frame counts differ"):
+        pi_check.compare_boxes(x86, x86[:2])
+
+
+def test_the_detector_check_runs_the_same_script_as_the_emulated_side(real_ck48, tmp_path):
+    """With this machine's python standing in for the emulator, both sides must agree exactly."""
+    import subprocess
+    import sys
+
+    from fer_edge.bench.clip import write_face_clip
+    from fer_edge.dataset import load_sequences
+
+    data = load_sequences(real_ck48, ("happy", "surprise", "anger", "sadness", "fear"))
+    clip = tmp_path / "clip.avi"
+    write_face_clip(data.frames[:2], clip, gap=2)
+
+    def run_here(args):
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True)
+
+    result = pi_check.check_detector(clip, tmp_path, "ai-edge-litert", run_here)
+    assert result["passed"] and result["frames"] == 2 * (2 + 3) + 2
+    assert result["faces_x86"] == result["faces_arm64"] == 6 and result["min_iou"] == 1.0
+    lines = pi_check.report_lines(
+        {"cpu": "cortex-a72", "runtime": "ai-edge-litert", "status": "passed", "detector": result}
+    )
+    assert lines[1] == "  blazeface on the clip: 12/12 frames with the same faces (x86 6, arm64 6), min IoU 1.00"
