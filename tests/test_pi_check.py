@@ -31,16 +31,19 @@ def test_compare_counts_same_classes_and_the_largest_difference():
     emulated[1] = [0.1, 0.58, 0.32]
     result = pi_check.compare(reference, emulated)
     expected = {"windows": 3, "same_class": 3, "max_probability_difference": pytest.approx(0.02, abs=1e-6)}
-    assert result == {**expected, "passed": True, "flips": []}
+    assert result == {**expected, "passed": True, "flips": [], "near_tie_flips": 0}
     emulated[2] = [0.5, 0.3, 0.2]
     result = pi_check.compare(reference, emulated)
-    assert result["same_class"] == 2 and not result["passed"]
+    assert result["same_class"] == 2 and not result["passed"] and result["near_tie_flips"] == 0
     assert result["flips"] == [{"window": 2, "x86_top_two_margin": pytest.approx(0.1, abs=1e-4)}]
     float_model = reference + np.array([0.0, 0.0, 0.05], np.float32)
     away = pi_check.compare(reference, emulated, float_model)["max_difference_from_float"]
     assert away == {"x86": pytest.approx(0.05, abs=1e-6), "arm64": pytest.approx(0.25, abs=1e-6)}
     with pytest.raises(ValueError, match="shapes differ"):
         pi_check.compare(reference, emulated[:2])
+    tied = np.array([[0.4, 0.4, 0.2]], np.float32)  # an exact tie on x86 that arm64 breaks the other way
+    result = pi_check.compare(tied, np.array([[0.39, 0.41, 0.2]], np.float32))
+    assert result["passed"] and result["near_tie_flips"] == 1 and result["same_class"] == 0
 
 
 def test_report_lines_name_the_cpu_runtime_and_each_result():
@@ -59,7 +62,7 @@ def test_report_lines_name_the_cpu_runtime_and_each_result():
     report["parity"]["tflite"]["max_difference_from_float"] = {"x86": 0.05, "arm64": 0.25}
     lines = pi_check.report_lines(report)
     assert lines[2] == "    max |dp| from the float Keras model: x86 0.05, arm64 0.25"
-    assert lines[3] == "    window 4: class differs; top-two margin on x86 0.03"
+    assert lines[3] == "    window 4: class differs; top-two margin on x86 0.03 (a near-tie)"
 
 
 HOST_CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\n"
