@@ -298,6 +298,7 @@ def evaluate(config: EvalConfig, log: Log = print) -> dict:
     log(f"{len(faces.labels)} {faces.kind} from {config.data}: " + ", ".join(f"{c} {counts[c]}" for c in data_classes))
     results = {
         "config": asdict(config),
+        "crop": {"detector": config.detector, **crop_rule(config.detector, config.margin, config.level).to_dict()},
         "data": {
             "kind": faces.kind,
             "faces": len(faces.labels),

@@ -27,6 +27,13 @@ def _cell(value: float | None, pattern: str) -> str:
     return pattern.format(value) if value is not None else "-"
 
 
+def crop_words(crop: dict | None) -> str:
+    """', blazeface, crop margin 0.1, eyes levelled' for a report line; '' for reports made before it was kept."""
+    if not crop:
+        return ""
+    return f", {crop['detector']}, crop margin {crop['margin']:g}" + (", eyes levelled" if crop["level"] else "")
+
+
 def markdown(results: dict) -> str:
     threads = results["config"]["threads"]
     machine = results["machine"]
@@ -127,7 +134,8 @@ def markdown(results: dict) -> str:
         lines += [
             "## End to end",
             "",
-            f"{e2e['video']}; {e2e['runtime']}: {summary['frames_read']} frames, {summary['faces_found']} faces, "
+            f"{e2e['video']}; {e2e['runtime']}{crop_words(e2e.get('crop'))}: {summary['frames_read']} frames, "
+            f"{summary['faces_found']} faces, "
             f"{summary['predictions']} predictions, **{summary['frames_per_second']:.1f} frames/s**; "
             f"time per stage: {shares}.",
         ]

@@ -261,6 +261,7 @@ def end_to_end(bundle: Path, test: Sequences, config: BenchConfig, log: Log) -> 
     result = {
         "video": config.video or "made from the held-out sequences (faces 140-240 px, 8 empty frames between)",
         "runtime": "tflite int8 streaming, 1 thread, detection every frame",
+        "crop": {"detector": run.detector, **run.crop_rule.to_dict()},
         "summary": summary,
         "stage_share": {k: float(np.sum(v)) / total for k, v in stats.stage_ms.items() if total},
     }
