@@ -143,6 +143,15 @@ def train(
     pretrain_dropout: Annotated[
         float | None, typer.Option(help="wild: override stage 1's scale on the encoder's pool dropouts.")
     ] = None,
+    pretrain_lr: Annotated[
+        float | None, typer.Option(help="wild: override stage 1's peak learning rate (Adam, cosine; 2e-3).")
+    ] = None,
+    pretrain_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="wild: a stage-1 folder whose encoder starts stage 1 (continued training: a second cosine cycle).",
+        ),
+    ] = None,
     stills_per_epoch: Annotated[
         int | None, typer.Option(help="wild: override the stills mixed into each epoch of stage 2.")
     ] = None,
@@ -190,6 +199,8 @@ def train(
         early_stopping=early_stopping,
         pretrain_epochs=pretrain_epochs,
         pretrain_dropout=pretrain_dropout,
+        pretrain_learning_rate=pretrain_lr,
+        pretrain_from=str(pretrain_from) if pretrain_from else None,
         stills_per_epoch=stills_per_epoch,
         stills=str(stills) if stills else None,
         encoder=str(encoder) if encoder else None,

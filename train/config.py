@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from fer_edge.atomic import check_output_dir
 from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, scan
 from fer_edge.errors import UsageError
 from fer_edge.train.recipes import Recipe, get_recipe
+
+ENCODER_FILE = "encoder.weights.h5"  # stage 1's output, in its folder beside pretrain.json
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class TrainConfig:
     pretrain_epochs: int | None = None  # None: the recipe's
     stills_per_epoch: int | None = None  # None: the recipe's
     pretrain_dropout: float | None = None  # None: the recipe's
+    pretrain_learning_rate: float | None = None  # None: the recipe's
+    pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
         None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
@@ -63,6 +68,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         config.pretrain_epochs,
         config.stills_per_epoch,
         config.pretrain_dropout,
+        config.pretrain_learning_rate,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -74,8 +80,11 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
     from fer_edge.stills import scan_still_source
 
     if not recipe.uses_stills:
-        if config.stills or config.encoder:
-            raise UsageError(f"--stills and --encoder are for recipes that train on stills (wild), not {recipe.name}")
+        if config.stills or config.encoder or config.pretrain_from:
+            raise UsageError(
+                "--stills, --encoder and --pretrain-from are for recipes that train on stills (wild), "
+                f"not {recipe.name}"
+            )
         return
     if not config.stills:
         raise UsageError(
@@ -87,6 +96,20 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
         raise UsageError(f"recipe {recipe.name} needs stills of {', '.join(missing)}; {config.stills} has none")
     if config.encoder and Path(config.encoder).exists() and not (Path(config.encoder) / "pretrain.json").is_file():
         raise UsageError(f"--encoder {config.encoder} exists but is not a stage-1 folder (no pretrain.json)")
+    if config.pretrain_from:
+        check_pretrain_from(Path(config.pretrain_from), config.width)
+
+
+def check_pretrain_from(folder: Path, width: float) -> None:
+    record = folder / "pretrain.json"
+    if not (folder / ENCODER_FILE).is_file() or not record.is_file():
+        raise UsageError(f"--pretrain-from {folder} is not a stage-1 folder: it needs {ENCODER_FILE}, pretrain.json")
+    try:
+        trained_width = json.loads(record.read_text())["config"]["width"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"--pretrain-from {folder}: pretrain.json is unreadable; train that stage 1 again") from None
+    if trained_width != width:
+        raise UsageError(f"--pretrain-from {folder} has width {trained_width:g}, this run {width:g}; pass --width")
 
 
 def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
@@ -94,7 +117,9 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     if config.encoder:
         return Path(config.encoder)
     dropout = "" if recipe.pretrain_dropout == 1 else f"-d{recipe.pretrain_dropout:g}"
-    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}"
+    rate = "" if recipe.pretrain_learning_rate == 2e-3 else f"-lr{recipe.pretrain_learning_rate:g}"
+    start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
+    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{start}"
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -23,10 +23,10 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.stills import Stills
 from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.config import ENCODER_FILE
 from fer_edge.train.model import build_encoder
 
 Log = Callable[[str], None]
-ENCODER_FILE = "encoder.weights.h5"
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class PretrainConfig:
     augment: bool = True  # train.augment.Jitter on each still
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
+    init_from: str | None = None  # a stage-1 folder whose encoder weights this stage starts from (else random)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +124,8 @@ def pretrain_encoder(
         encoder, model = build_classifier(config.width, len(train.classes), config.head_dropout, config.dropout_scale)
     finally:
         keras.mixed_precision.set_global_policy(previous)
+    if config.init_from:
+        encoder.load_weights(Path(config.init_from) / ENCODER_FILE)  # the head starts afresh
     steps = math.ceil(len(train) / config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate / 10,
@@ -143,6 +146,7 @@ def pretrain_encoder(
         f"[stills] training the width-{config.width:g} encoder ({encoder.count_params():,} parameters) on "
         f"{len(train)} stills of {len(train.classes)} classes ({', '.join(train.classes)}), "
         f"{len(val) if val is not None else 0} validation, {config.epochs} epochs, {config.precision}"
+        + (f", starting from the encoder in {config.init_from}" if config.init_from else "")
     )
     out = Path(out)
     checkpoint_dir = out.parent / f".{out.name}.partial"
@@ -173,6 +177,10 @@ def pretrain_encoder(
         "train_seconds": seconds,
         "seconds_per_epoch": seconds / config.epochs,
         "val_accuracy_last_epoch": history.get("val_accuracy", [math.nan])[-1],
+        # the stage 1 this one continued, so a chain of them can be read back to its first run
+        "started_from": json.loads((Path(config.init_from) / "pretrain.json").read_text())
+        if config.init_from
+        else None,
     }
     with atomic_dir(out, force) as tmp:
         encoder.save_weights(tmp / ENCODER_FILE)

@@ -31,6 +31,7 @@ class Recipe:
     stills_per_epoch: int = 0  # stills drawn afresh each epoch and mixed with the sequences; 0 = none
     pretrain_epochs: int = 0  # stage 1: epochs of the per-frame CNN alone on the stills; 0 = none
     pretrain_dropout: float = 1.0  # stage 1: scale on the encoder's pool dropouts
+    pretrain_learning_rate: float = 2e-3  # stage 1: Adam's peak rate (warm-up, then half a cosine)
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
@@ -47,6 +48,7 @@ class Recipe:
                 ("stills_per_epoch", self.stills_per_epoch, self.stills_per_epoch >= 0, "must be at least 0"),
                 ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
                 ("pretrain_dropout", self.pretrain_dropout, 0 <= self.pretrain_dropout <= 2, "must be in [0, 2]"),
+                ("pretrain_learning_rate", self.pretrain_learning_rate, self.pretrain_learning_rate > 0, "must be > 0"),
                 (
                     "precision",
                     self.precision,
@@ -140,6 +142,7 @@ def get_recipe(
     pretrain_epochs: int | None = None,
     stills_per_epoch: int | None = None,
     pretrain_dropout: float | None = None,
+    pretrain_learning_rate: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -150,10 +153,13 @@ def get_recipe(
         "pretrain_epochs": pretrain_epochs,
         "stills_per_epoch": stills_per_epoch,
         "pretrain_dropout": pretrain_dropout,
+        "pretrain_learning_rate": pretrain_learning_rate,
     }
-    if RECIPES[name].uses_stills is False and (pretrain_epochs or stills_per_epoch or pretrain_dropout is not None):
+    stage_one = (pretrain_dropout, pretrain_learning_rate)
+    if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):
         raise UsageError(
-            "--pretrain-epochs, --pretrain-dropout and --stills-per-epoch are for recipes that train on stills, "
+            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr and --stills-per-epoch are for recipes that train "
+            "on stills, "
             f"not {name}"
         )
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

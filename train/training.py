@@ -33,9 +33,9 @@ from fer_edge.split import (
 from fer_edge.stills import Stills, has_split, load_stills, relabel
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
-from fer_edge.train.config import TrainConfig, auxiliary_in_data, check_train_inputs, encoder_dir
+from fer_edge.train.config import ENCODER_FILE, TrainConfig, auxiliary_in_data, check_train_inputs, encoder_dir
 from fer_edge.train.model import build_model
-from fer_edge.train.pretrain import ENCODER_FILE, PretrainConfig, pretrain_encoder
+from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder
 from fer_edge.train.recipes import Recipe
 from fer_edge.train.reports import (
     plot_confusion,
@@ -478,7 +478,12 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
     """The encoder weights of stage 1: reused from its folder when it was trained already, else trained now."""
     folder = encoder_dir(config, recipe)
     wanted = PretrainConfig(
-        width=config.width, epochs=recipe.pretrain_epochs, dropout_scale=recipe.pretrain_dropout, seed=config.seed
+        width=config.width,
+        epochs=recipe.pretrain_epochs,
+        learning_rate=recipe.pretrain_learning_rate,
+        dropout_scale=recipe.pretrain_dropout,
+        seed=config.seed,
+        init_from=config.pretrain_from,
     )
     if (folder / ENCODER_FILE).is_file():
         record = json.loads((folder / "pretrain.json").read_text())
