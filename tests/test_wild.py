@@ -2,6 +2,7 @@
 neutral; the run exports (calibrated on training stills too) and `fer-edge eval` scores the bundle on stills."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -102,4 +103,49 @@ def test_wild_needs_stills_and_other_recipes_refuse_them(synthetic_ck48, synthet
     (synthetic_stills / "train" / "neutral").rename(synthetic_stills / "train" / "unused")
     no_neutral = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(synthetic_stills)])
     assert no_neutral.exit_code != 0 and "unknown emotion 'unused'" in no_neutral.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_stage_one_continues_from_an_encoder_and_records_where_it_started(synthetic_stills, tmp_path):
+    import keras
+
+    from fer_edge.stills import load_stills
+    from fer_edge.train.config import ENCODER_FILE
+    from fer_edge.train.pretrain import PretrainConfig, build_classifier, pretrain_encoder
+
+    train = load_stills(synthetic_stills, "train")
+    first = PretrainConfig(width=0.0625, epochs=1, batch_size=16)
+    pretrain_encoder(train, None, first, tmp_path / "first", log=lambda _: None)
+    # a learning rate too small to move anything: a continued stage 1 ends where it started, a fresh one does not
+    still = PretrainConfig(width=0.0625, epochs=1, batch_size=16, learning_rate=1e-12, seed=7)
+    record = pretrain_encoder(
+        train, None, replace(still, init_from=str(tmp_path / "first")), tmp_path / "then", log=lambda _: None
+    )
+    pretrain_encoder(train, None, still, tmp_path / "fresh", log=lambda _: None)
+
+    def weights(folder):
+        encoder, _ = build_classifier(0.0625, len(train.classes), 0.3)
+        encoder.load_weights(folder / ENCODER_FILE)
+        return [w for w in encoder.get_weights() if w.ndim == 4]  # the conv kernels
+
+    started, continued, fresh = (weights(tmp_path / f) for f in ("first", "then", "fresh"))
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(started, continued, strict=True))
+    assert not np.allclose(started[0], fresh[0], atol=1e-3)
+    assert record["started_from"]["config"]["epochs"] == 1 and record["config"]["init_from"] == str(tmp_path / "first")
+    keras.backend.clear_session()
+
+
+def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck48, synthetic_stills, tmp_path):
+    base = ["train", "--recipe", "wild", "--data", str(synthetic_ck48), "--stills", str(synthetic_stills)]
+    base += ["--out", str(tmp_path / "r")]
+    empty = CliRunner().invoke(app, [*base, "--pretrain-from", str(tmp_path)])
+    assert empty.exit_code == 2 and "is not a stage-1 folder" in empty.output
+    stage = tmp_path / "stage1"
+    stage.mkdir()
+    (stage / "encoder.weights.h5").write_bytes(b"")
+    (stage / "pretrain.json").write_text(json.dumps({"config": {"width": 1.0}}))
+    wider = CliRunner().invoke(app, [*base, "--width", "0.5", "--pretrain-from", str(stage)])
+    assert wider.exit_code == 2 and "has width 1, this run 0.5" in wider.output
+    refused = CliRunner().invoke(app, ["train", "--data", str(synthetic_ck48), "--pretrain-from", str(stage)])
+    assert refused.exit_code == 2 and "not seed" in refused.output
     assert not (tmp_path / "r").exists()
