@@ -159,7 +159,7 @@ def train(
         Path | None,
         typer.Option(
             help="wild: stage-1 folder, reused if it holds an encoder, else trained into "
-            "(default: runs/stills-w<width>-e<epochs>)."
+            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate> and -from-<folder> when given)."
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
