@@ -6,7 +6,12 @@ in the picture plane, and run through `fer-edge run`'s loop with every rule, for
 The rule is chosen on the run's TRAINING sequences (mean over the upright and tilted clips; a tie goes to the
 margin nearest 0, then to no levelling); the held-out column is reported, never used to choose.
 
+With --stills (a model trained on stills too, such as `wild`): a stratified sample of the still set's `train` faces
+of the model's classes, each a static 3-frame sequence, joins the choice (the mean over every training clip, CK+48
+and stills weighing the same), and as many `val` faces are reported beside the held-out sequences.
+
     python benchmarks/crop_margin.py fer_edge/models/default [--data ../shared/data/CK+48]
+        [--stills ../shared/data/FER2013 --stills-count 300]
         [--detectors blazeface,blazeface-full,haar] [--margins -0.05,0,0.1,0.2] [--tilts 0,15] [--out FILE]
 """
 
@@ -24,6 +29,10 @@ from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.errors import MissingExtraError
 from fer_edge.manifest import read_manifest
 from fer_edge.run import RunConfig, predictions
+from fer_edge.stills import load_stills, relabel, sample
+
+# Splits whose clips choose the rule; the others are reported only.
+CHOOSING = ("training", "stills training")
 
 
 def accuracy_through_runtime(config: RunConfig, sequences: Sequences, segments: list) -> float:
@@ -35,6 +44,13 @@ def accuracy_through_runtime(config: RunConfig, sequences: Sequences, segments: 
     return correct / len(segments)
 
 
+def still_sequences(data: Path, split: str, classes: tuple[str, ...], count: int) -> Sequences:
+    """A stratified sample of `count` stills of the model's classes, each a static sequence."""
+    stills = load_stills(data, split)
+    stills = sample(relabel(stills, tuple(c for c in classes if c in stills.classes)), count, seed=0)
+    return Sequences(stills.as_sequences(), stills.labels, stills.ids, stills.ids, stills.classes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
@@ -42,6 +58,8 @@ def main() -> None:
     parser.add_argument("--detectors", default="blazeface,blazeface-full,haar")
     parser.add_argument("--margins", default="-0.05,0,0.1,0.2")
     parser.add_argument("--tilts", default="0,15", help="clips with faces turned by up to this many degrees")
+    parser.add_argument("--stills", type=Path, default=None, help="a still set with train/ and val/ (FER2013)")
+    parser.add_argument("--stills-count", type=int, default=300, help="faces sampled from each of its splits")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
     manifest = read_manifest(args.bundle)
@@ -50,6 +68,9 @@ def main() -> None:
     known = {str(i) for i in every.ids}  # a wild bundle also calibrated on stills: only CK+48's sequences here
     training = every.select([i for i in manifest.calibration["ids"] if i in known])
     splits = {"training": training, "held-out": test}
+    if args.stills:
+        for split, name in (("train", "stills training"), ("val", "stills val")):
+            splits[name] = still_sequences(args.stills, split, tuple(manifest.classes), args.stills_count)
     margins = [float(m) for m in args.margins.split(",")]
     tilts = [float(t) for t in args.tilts.split(",")]
     results: dict = {}
@@ -75,7 +96,8 @@ def main() -> None:
                                 level=level,
                             )
                             row[f"{name} tilt {tilt:g}"] = accuracy_through_runtime(config, splits[name], segments)
-                        row["training"] = sum(row[f"training tilt {t:g}"] for t in tilts) / len(tilts)
+                        choosing = [row[f"{n} tilt {t:g}"] for n in CHOOSING if n in splits for t in tilts]
+                        row["training"] = sum(choosing) / len(choosing)
                         results.setdefault(detector, {})[f"{margin:g}{' level' if level else ''}"] = {
                             "margin": margin,
                             "level": level,
@@ -90,11 +112,11 @@ def main() -> None:
     }
     print(f"\ndirect 48x48 crops, held-out (Keras): {manifest.heldout_metrics['keras_accuracy']:.1%}")
     columns = [f"{n} tilt {t:g}" for n in splits for t in tilts]
-    print(f"{'detector':<15} {'rule':<11} " + " ".join(f"{c:>20}" for c in columns))
+    print(f"{'detector':<15} {'rule':<11} " + " ".join(f"{c:>22}" for c in columns))
     for detector, rows in results.items():
         for key, row in rows.items():
             mark = "   <- chosen" if row is chosen[detector] else ""
-            print(f"{detector:<15} {key:<11} " + " ".join(f"{row[c]:>20.1%}" for c in columns) + mark)
+            print(f"{detector:<15} {key:<11} " + " ".join(f"{row[c]:>22.1%}" for c in columns) + mark)
     if args.out:
         summary = {
             "bundle": str(args.bundle),
