@@ -12,12 +12,14 @@ and stills weighing the same), and as many `val` faces are reported beside the h
 
     python benchmarks/crop_margin.py fer_edge/models/default [--data ../shared/data/CK+48]
         [--stills ../shared/data/FER2013 --stills-count 300]
-        [--detectors blazeface,blazeface-full,haar] [--margins -0.05,0,0.1,0.2] [--tilts 0,15] [--out FILE]
+        [--detectors blazeface,blazeface-full,haar] [--margins -0.05,0,0.1,0.2] [--lifts 0] [--tilts 0,15]
+        [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/CK+48")
     parser.add_argument("--detectors", default="blazeface,blazeface-full,haar")
     parser.add_argument("--margins", default="-0.05,0,0.1,0.2")
+    parser.add_argument("--lifts", default="0", help="shares of the box height to move the crop up")
     parser.add_argument("--tilts", default="0,15", help="clips with faces turned by up to this many degrees")
     parser.add_argument("--stills", type=Path, default=None, help="a still set with train/ and val/ (FER2013)")
     parser.add_argument("--stills-count", type=int, default=300, help="faces sampled from each of its splits")
@@ -80,6 +83,7 @@ def main() -> None:
         for split, name in (("train", "stills training"), ("val", "stills val")):
             splits[name] = still_sequences(args.stills, split, tuple(manifest.classes), args.stills_count)
     margins = [float(m) for m in args.margins.split(",")]
+    lifts = [float(u) for u in args.lifts.split(",")]
     tilts = [float(t) for t in args.tilts.split(",")]
     results: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -91,31 +95,28 @@ def main() -> None:
         for detector in args.detectors.split(","):
             levels = (False, True) if detector.startswith("blazeface") else (False,)
             try:
-                for margin in margins:
-                    for level in levels:
-                        row = {}
-                        for (name, tilt), (clip, segments) in clips.items():
-                            config = RunConfig(
-                                source=str(clip),
-                                bundle=str(args.bundle),
-                                threads=1,
-                                detector=detector,
-                                margin=margin,
-                                level=level,
-                            )
-                            row[f"{name} tilt {tilt:g}"] = accuracy_through_runtime(config, splits[name], segments)
-                        choosing = [row[f"{n} tilt {t:g}"] for n in CHOOSING if n in splits for t in tilts]
-                        row["training"] = sum(choosing) / len(choosing)
-                        results.setdefault(detector, {})[f"{margin:g}{' level' if level else ''}"] = {
-                            "margin": margin,
-                            "level": level,
-                            **row,
-                        }
-                        print(detector, margin, level, {k: round(v, 3) for k, v in row.items()}, flush=True)
+                for margin, lift, level in itertools.product(margins, lifts, levels):
+                    row = {}
+                    for (name, tilt), (clip, segments) in clips.items():
+                        config = RunConfig(
+                            source=str(clip),
+                            bundle=str(args.bundle),
+                            threads=1,
+                            detector=detector,
+                            margin=margin,
+                            lift=lift,
+                            level=level,
+                        )
+                        row[f"{name} tilt {tilt:g}"] = accuracy_through_runtime(config, splits[name], segments)
+                    choosing = [row[f"{n} tilt {t:g}"] for n in CHOOSING if n in splits for t in tilts]
+                    row["training"] = sum(choosing) / len(choosing)
+                    key = f"{margin:g}" + (f" lift {lift:g}" if lift else "") + (" level" if level else "")
+                    results.setdefault(detector, {})[key] = {"margin": margin, "lift": lift, "level": level, **row}
+                    print(detector, key, {k: round(v, 3) for k, v in row.items()}, flush=True)
             except MissingExtraError as error:
                 print(f"{detector}: skipped ({error})")
     chosen = {
-        detector: max(rows.values(), key=lambda r: (r["training"], -abs(r["margin"]), not r["level"]))
+        detector: max(rows.values(), key=lambda r: (r["training"], -abs(r["margin"]), -abs(r["lift"]), not r["level"]))
         for detector, rows in results.items()
     }
     print(f"\ndirect 48x48 crops, held-out (Keras): {manifest.heldout_metrics['keras_accuracy']:.1%}")
@@ -123,16 +124,16 @@ def main() -> None:
     for name, value in direct.items():
         print(f"direct 48x48 crops, {name} (int8 TFLite streaming): {value:.1%}")
     columns = [f"{n} tilt {t:g}" for n in splits for t in tilts]
-    print(f"{'detector':<15} {'rule':<11} " + " ".join(f"{c:>22}" for c in columns))
+    print(f"{'detector':<15} {'rule':<18} " + " ".join(f"{c:>22}" for c in columns))
     for detector, rows in results.items():
         for key, row in rows.items():
             mark = "   <- chosen" if row is chosen[detector] else ""
-            print(f"{detector:<15} {key:<11} " + " ".join(f"{row[c]:>22.1%}" for c in columns) + mark)
+            print(f"{detector:<15} {key:<18} " + " ".join(f"{row[c]:>22.1%}" for c in columns) + mark)
     if args.out:
         summary = {
             "bundle": str(args.bundle),
             "results": results,
-            "chosen": {d: {"margin": r["margin"], "level": r["level"]} for d, r in chosen.items()},
+            "chosen": {d: {"margin": r["margin"], "lift": r["lift"], "level": r["level"]} for d, r in chosen.items()},
             "direct_crops": direct,
         }
         atomic_write_text(args.out, json.dumps(summary, indent=2))

@@ -54,6 +54,10 @@ MarginOption = Annotated[
     float | None,
     typer.Option(help="Grow each detected face box by this share per side (default: the detector's crop rule)."),
 ]
+LiftOption = Annotated[
+    float | None,
+    typer.Option(help="Move each face box up by this share of its height (default: the detector's crop rule)."),
+]
 LevelOption = Annotated[
     bool | None,
     typer.Option(
@@ -310,6 +314,7 @@ def run_command(
     detect_every: DetectEveryOption = 1,
     images: ImagesOption = "stills",
     margin: MarginOption = None,
+    lift: LiftOption = None,
     level: LevelOption = None,
     lost_after: Annotated[int, typer.Option(help="Detections without a face before its window and id end.")] = 5,
     smoothing: SmoothingOption = 0.0,
@@ -357,6 +362,7 @@ def run_command(
         detect_every=detect_every,
         images=images,
         margin=margin,
+        lift=lift,
         level=level,
         lost_after=lost_after,
         smoothing=smoothing,
@@ -423,6 +429,7 @@ def serve_command(
     detect_every: DetectEveryOption = 1,
     images: ImagesOption = "stills",
     margin: MarginOption = None,
+    lift: LiftOption = None,
     level: LevelOption = None,
     smoothing: SmoothingOption = 0.0,
     min_confidence: MinConfidenceOption = 0.0,
@@ -450,6 +457,7 @@ def serve_command(
         detect_every=detect_every,
         images=images,
         margin=margin,
+        lift=lift,
         level=level,
         smoothing=smoothing,
         min_confidence=min_confidence,
@@ -517,6 +525,7 @@ def eval_command(
     ] = True,
     threads: Annotated[int, typer.Option(help="Inference threads.")] = 1,
     margin: MarginOption = None,
+    lift: LiftOption = None,
     level: LevelOption = None,
     reference: Annotated[
         Path | None,
@@ -548,6 +557,7 @@ def eval_command(
         streaming=streaming,
         threads=threads,
         margin=margin,
+        lift=lift,
         level=level,
         reference=str(reference) if reference else None,
         out=str(out) if out else None,

@@ -82,14 +82,16 @@ class FaceDetector:
 
 @dataclass(frozen=True)
 class CropRule:
-    """How a detector's box becomes the model's frame: grown by `margin` of its size per side, and turned so
-    that the eyes are level when `level` (BlazeFace's keypoints; Haar has none)."""
+    """How a detector's box becomes the model's frame: grown by `margin` of its size per side, moved up by `lift`
+    of its height (a detector's box may sit lower on the face than the training crops did), and turned so that
+    the eyes are level when `level` (BlazeFace's keypoints; Haar has none)."""
 
     margin: float = 0.0
     level: bool = False
+    lift: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"margin": self.margin, "level": self.level}
+        return {"margin": self.margin, "level": self.level, "lift": self.lift}
 
 
 # Chosen per detector on the shipped model's TRAINING sequences by benchmarks/crop_margin.py (docs/detectors.md);
@@ -104,10 +106,20 @@ CROP_RULES = {
 }
 
 
-def crop_rule(detector: str, margin: float | None = None, level: bool | None = None) -> CropRule:
-    """The detector's rule, with an explicit --margin / --level in place of its own."""
+def crop_rule(
+    detector: str, margin: float | None = None, level: bool | None = None, lift: float | None = None
+) -> CropRule:
+    """The detector's rule, with an explicit --margin / --level / --lift in place of its own."""
+    if margin is not None and not -0.4 < margin < 1:
+        raise UsageError(f"--margin must be in (-0.4, 1), got {margin}")
+    if lift is not None and not -0.5 < lift < 0.5:
+        raise UsageError(f"--lift must be in (-0.5, 0.5), got {lift}")
     rule = CROP_RULES[detector]
-    return CropRule(rule.margin if margin is None else margin, rule.level if level is None else level)
+    return CropRule(
+        rule.margin if margin is None else margin,
+        rule.level if level is None else level,
+        rule.lift if lift is None else lift,
+    )
 
 
 def eye_angle(keypoints: tuple[tuple[float, float], ...]) -> float:
@@ -116,10 +128,12 @@ def eye_angle(keypoints: tuple[tuple[float, float], ...]) -> float:
     return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
 
 
-def crop(image: np.ndarray, box: Box, margin: float = 0.0, angle: float = 0.0) -> np.ndarray:
-    """The box grown by `margin` of its size on each side; unturned, clipped to the frame; turned back by
-    `angle` degrees about the box centre, with the edge pixels repeated where the turned box leaves the frame."""
+def crop(image: np.ndarray, box: Box, margin: float = 0.0, angle: float = 0.0, lift: float = 0.0) -> np.ndarray:
+    """The box moved up by `lift` of its height and grown by `margin` of its size on each side; unturned, clipped
+    to the frame; turned back by `angle` degrees about the box centre, with the edge pixels repeated where the
+    turned box leaves the frame."""
     x, y, w, h = box
+    y -= round(h * lift)
     dx, dy = int(w * margin), int(h * margin)
     if not angle:
         top, left = max(0, y - dy), max(0, x - dx)
@@ -133,4 +147,4 @@ def crop(image: np.ndarray, box: Box, margin: float = 0.0, angle: float = 0.0) -
 def face_crop(image: np.ndarray, detection: Detection, rule: CropRule) -> np.ndarray:
     """The one path from a detection to the image that `preprocess_frame` makes a model frame of."""
     angle = eye_angle(detection.keypoints) if rule.level and detection.keypoints else 0.0
-    return crop(image, detection.box, rule.margin, angle)
+    return crop(image, detection.box, rule.margin, angle, rule.lift)

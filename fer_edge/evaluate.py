@@ -20,7 +20,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.dataset import SEQUENCE_LENGTH, load_sequences, read_image
-from fer_edge.detect import DETECTORS, crop_rule, face_crop, open_detector
+from fer_edge.detect import DETECTORS, CropRule, crop_rule, face_crop, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder
@@ -44,16 +44,20 @@ class EvalConfig:
     threads: int | None = 1
     margin: float | None = None  # the runtime's --margin; None: the detector's CROP_RULES
     level: bool | None = None  # the runtime's --level; None: the detector's CROP_RULES
+    lift: float | None = None  # the runtime's --lift; None: the detector's CROP_RULES
     reference: str | None = None  # the `fer` package's TFLite model, scored on the same faces
     out: str | None = None
+
+    @property
+    def crop_rule(self) -> CropRule:
+        return crop_rule(self.detector, self.margin, self.level, self.lift)
 
     def validate(self) -> None:
         if self.faces not in FACE_MODES:
             raise UsageError(f"--faces takes {', '.join(FACE_MODES)}, got {self.faces!r}")
         if self.detector not in DETECTORS:
             raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {self.detector!r}")
-        if self.margin is not None and not -0.4 < self.margin < 1:
-            raise UsageError(f"--margin must be in (-0.4, 1), got {self.margin}")
+        crop_rule(self.detector, self.margin, self.level, self.lift)  # refuses a --margin or --lift out of range
         if self.reference and not Path(self.reference).is_file():
             raise UsageError(f"--reference {self.reference} does not exist; pass the fer package's .tflite file")
         if not Path(self.data).exists():
@@ -146,7 +150,7 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
             if not found:
                 no_face[file.label] += 1
                 continue
-            gray = face_crop(gray, found[0], crop_rule(config.detector, config.margin, config.level))
+            gray = face_crop(gray, found[0], config.crop_rule)
         if float(gray.max()) - float(gray.min()) < 1:
             skipped.append(f"{file.path} is blank (one grey level)")
             continue
@@ -298,7 +302,7 @@ def evaluate(config: EvalConfig, log: Log = print) -> dict:
     log(f"{len(faces.labels)} {faces.kind} from {config.data}: " + ", ".join(f"{c} {counts[c]}" for c in data_classes))
     results = {
         "config": asdict(config),
-        "crop": {"detector": config.detector, **crop_rule(config.detector, config.margin, config.level).to_dict()},
+        "crop": {"detector": config.detector, **config.crop_rule.to_dict()},
         "data": {
             "kind": faces.kind,
             "faces": len(faces.labels),

@@ -46,6 +46,7 @@ class RunConfig:
     images: str = "stills"  # an image source: "stills" (each image on its own) or "sequence" (frames of one clip)
     margin: float | None = None  # grow the face box by this share per side; None: the detector's CROP_RULES
     level: bool | None = None  # turn each face so its eyes are level (BlazeFace); None: the detector's CROP_RULES
+    lift: float | None = None  # move the face box up by this share of its height; None: the detector's CROP_RULES
     lost_after: int = 5  # detections without a face before its window (and id) ends
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
@@ -56,7 +57,7 @@ class RunConfig:
 
     @property
     def crop_rule(self) -> CropRule:
-        return crop_rule(self.detector, self.margin, self.level)
+        return crop_rule(self.detector, self.margin, self.level, self.lift)
 
     def validate(self) -> None:
         if self.detect_every < 1 or self.lost_after < 0 or self.max_failures < 1 or self.max_gap <= 0:
@@ -69,6 +70,7 @@ class RunConfig:
             raise UsageError(f"--tflite-backend takes {', '.join(TFLITE_BACKENDS)}, got {self.tflite_backend!r}")
         if self.detector not in DETECTORS:
             raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {self.detector!r}")
+        crop_rule(self.detector, self.margin, self.level, self.lift)  # refuses a --margin or --lift out of range
         if self.max_faces < 1:
             raise UsageError(f"--max-faces must be at least 1, got {self.max_faces}")
         if self.images not in ("stills", "sequence"):

@@ -96,6 +96,7 @@ def test_data_stats_prints_counts_and_writes_a_grid(synthetic_ck48, tmp_path):
         (["run", "--source", "SOURCE", "--threads", "0"], "--threads must be at least 1"),
         (["run", "--source", "SOURCE", "--max-gap", "0"], "--max-gap above 0"),
         (["run", "--source", "SOURCE", "--tflite-backend", "tflite"], "--tflite-backend takes"),
+        (["run", "--source", "SOURCE", "--lift", "-0.6"], "--lift must be in (-0.5, 0.5), got -0.6"),
         (["run", "--bundle", "missing-bundle", "--source", "SOURCE"], "missing-bundle does not exist"),
     ],
 )

@@ -275,3 +275,21 @@ def test_an_explicit_margin_or_level_replaces_the_detectors_rule():
     assert crop_rule("blazeface", margin=0.3).margin == 0.3
     assert crop_rule("blazeface", level=True).level is True
     assert crop_rule("haar", margin=None).margin == CROP_RULES["haar"].margin
+
+
+def test_a_lift_moves_the_crop_up_by_that_share_of_the_box_height():
+    from fer_edge.detect import CropRule, Detection, crop, crop_rule, face_crop
+
+    image = np.tile(np.arange(200, dtype=np.uint8)[:, None], (1, 200))  # each pixel holds its row number
+    box = (60, 60, 80, 80)
+    lifted = crop(image, box, lift=0.1)
+    assert lifted.shape == (80, 80) and lifted[0, 0] == 52 and lifted[-1, 0] == 131  # 8 rows (0.1 x 80) higher
+    assert crop(image, box, margin=0.1, lift=0.1)[0, 0] == 44  # grown by 8 on each side, then 8 higher
+    eyes = ((80.0, 90.0), (120.0, 96.0))  # a small tilt: the levelled path turns about the lifted centre
+    detection = Detection(box, 0.9, (*eyes, (100, 100), (100, 120), (60, 90), (140, 110)))
+    turned = face_crop(image, detection, CropRule(lift=0.1, level=True))
+    assert abs(int(turned[40, 40]) - 92) <= 1  # the centre is row 100 - 8
+    with pytest.raises(UsageError, match="--lift must be in"):
+        crop_rule("blazeface", lift=0.6)
+    with pytest.raises(UsageError, match="--margin must be in"):
+        crop_rule("blazeface", margin=-0.5)

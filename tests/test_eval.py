@@ -149,7 +149,7 @@ def test_photos_go_through_the_chosen_detector(tmp_path, detector):
     report = json.loads((tmp_path / "r" / "eval.json").read_text())
     assert report["data"]["faces"] == 1 and report["data"]["no_face"] == {"sadness": 1}
     expected = {"blazeface": True, "blazeface-full": False}[detector]  # CROP_RULES, recorded as applied
-    assert report["crop"] == {"detector": detector, "margin": 0.1, "level": expected}
+    assert report["crop"] == {"detector": detector, "margin": 0.1, "level": expected, "lift": 0.0}
 
 
 @pytest.mark.parametrize(
@@ -157,6 +157,8 @@ def test_photos_go_through_the_chosen_detector(tmp_path, detector):
     [
         (["--detector", "yunet"], 2, "--detector takes blazeface, blazeface-full, haar"),
         (["--detector", "haar", "--faces", "detect"], 1, "the Haar face detector is unavailable in OpenCV"),
+        (["--lift", "0.7"], 2, "--lift must be in (-0.5, 0.5), got 0.7"),
+        (["--margin", "1.5"], 2, "--margin must be in (-0.4, 1), got 1.5"),
     ],
 )
 def test_detector_problems_are_one_line(tmp_path, monkeypatch, args, code, fragment):

@@ -31,7 +31,8 @@ def crop_words(crop: dict | None) -> str:
     """', blazeface, crop margin 0.1, eyes levelled' for a report line; '' for reports made before it was kept."""
     if not crop:
         return ""
-    return f", {crop['detector']}, crop margin {crop['margin']:g}" + (", eyes levelled" if crop["level"] else "")
+    lift = f", lifted {crop['lift']:g}" if crop.get("lift") else ""
+    return f", {crop['detector']}, crop margin {crop['margin']:g}{lift}" + (", eyes levelled" if crop["level"] else "")
 
 
 def markdown(results: dict) -> str:
