@@ -124,11 +124,11 @@ def main() -> None:
     for name, value in direct.items():
         print(f"direct 48x48 crops, {name} (int8 TFLite streaming): {value:.1%}")
     columns = [f"{n} tilt {t:g}" for n in splits for t in tilts]
-    print(f"{'detector':<15} {'rule':<18} " + " ".join(f"{c:>22}" for c in columns))
+    print(f"{'detector':<15} {'rule':<22} " + " ".join(f"{c:>22}" for c in columns))
     for detector, rows in results.items():
         for key, row in rows.items():
             mark = "   <- chosen" if row is chosen[detector] else ""
-            print(f"{detector:<15} {key:<18} " + " ".join(f"{row[c]:>22.1%}" for c in columns) + mark)
+            print(f"{detector:<15} {key:<22} " + " ".join(f"{row[c]:>22.1%}" for c in columns) + mark)
     if args.out:
         summary = {
             "bundle": str(args.bundle),

@@ -64,7 +64,7 @@ def test_ck48_faces_on_large_frames_are_found_reset_and_predicted_like_the_whole
     test = load_sequences(real_ck48).select(manifest.heldout_metrics["ids"][:20])
     segments = write_face_clip(test.frames, tmp_path / "clip.avi")
     stats = RunStats()
-    plain = RunConfig(source=str(tmp_path / "clip.avi"), bundle=str(DEFAULT_BUNDLE), margin=0.0, level=False)
+    plain = RunConfig(source=str(tmp_path / "clip.avi"), bundle=str(DEFAULT_BUNDLE), margin=0.0, level=False, lift=0.0)
     found = list(steps(plain, stats))  # the plain box, so that the crops can be redone from it here
     whole = EmotionModel(DEFAULT_BUNDLE, streaming=False)
     correct = 0

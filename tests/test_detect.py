@@ -268,13 +268,15 @@ def test_levelling_turns_a_tilted_pair_of_eyes_back_to_one_row():
     assert grown.shape == (96, 96)
 
 
-def test_an_explicit_margin_or_level_replaces_the_detectors_rule():
+def test_an_explicit_margin_level_or_lift_replaces_the_detectors_rule():
     from fer_edge.detect import CROP_RULES, crop_rule
 
     assert crop_rule("blazeface") == CROP_RULES["blazeface"]
     assert crop_rule("blazeface", margin=0.3).margin == 0.3
     assert crop_rule("blazeface", level=True).level is True
     assert crop_rule("haar", margin=None).margin == CROP_RULES["haar"].margin
+    assert crop_rule("blazeface", lift=0.0).lift == 0.0 and CROP_RULES["blazeface"].lift > 0
+    assert crop_rule("blazeface", margin=0.2).lift == CROP_RULES["blazeface"].lift  # the rest of the rule stays
 
 
 def test_a_lift_moves_the_crop_up_by_that_share_of_the_box_height():
