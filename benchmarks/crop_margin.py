@@ -3,8 +3,9 @@
 training face? A bundle's CK+48 sequences are placed on 640x480 frames (fer_edge.bench.clip), upright and tilted
 in the picture plane, and run through `fer-edge run`'s loop with every rule, for every detector.
 
-The rule is chosen on the run's TRAINING sequences (mean over the upright and tilted clips; a tie goes to the
-margin nearest 0, then to no levelling); the held-out column is reported, never used to choose.
+The rule (margin, lift, levelling) is chosen on the run's TRAINING sequences (mean over the upright and tilted
+clips; a tie goes to the margin nearest 0, then to the lift nearest 0, then to no levelling); the held-out column is
+reported, never used to choose.
 
 With --stills (a model trained on stills too, such as `wild`): a stratified sample of the still set's `train` faces
 of the model's classes, each a static 3-frame sequence, joins the choice (the mean over every training clip, CK+48
