@@ -501,8 +501,9 @@ def eval_command(
     faces: Annotated[
         str,
         typer.Option(
-            help="auto: images up to the model's input size (48 px) are face crops, larger ones go through the "
-            "face detector; crops: every image is a crop; detect: every image goes through the detector."
+            help="auto: images up to the model's input size (48 px) are face crops; so are larger ones when a face "
+            "fills most images of the folder; other photos go through the face detector. crops: every image is a "
+            "crop; detect: every image goes through the detector."
         ),
     ] = "auto",
     detector: Annotated[

@@ -152,6 +152,61 @@ def test_photos_go_through_the_chosen_detector(tmp_path, detector):
     assert report["crop"] == {"detector": detector, "margin": 0.1, "level": level, "lift": lift}
 
 
+def test_auto_takes_a_folder_of_large_face_crops_whole_and_photos_through_the_detector(tmp_path):
+    # the shipped default model scores them; real faces, because the decision rests on what BlazeFace finds
+    faces = sorted((REAL_DATA / "happy").glob("*.png"))
+    if not faces:
+        pytest.skip(f"CK+48 is not at {REAL_DATA}: no real face to blow up or paste into a photo")
+    face = cv2.imread(str(faces[-1]), cv2.IMREAD_GRAYSCALE)
+    for folder in ("crops", "photos"):
+        (tmp_path / folder / "happy").mkdir(parents=True)
+    cv2.imwrite(
+        str(tmp_path / "crops" / "happy" / "big.png"), cv2.resize(face, (120, 120), interpolation=cv2.INTER_CUBIC)
+    )
+    cv2.imwrite(str(tmp_path / "photos" / "happy" / "photo.png"), _photo(face, seed=1))
+    for folder, faces_option, whole in (("crops", "auto", True), ("crops", "detect", False), ("photos", "auto", False)):
+        result = eval_cli("--data", tmp_path / folder, "--faces", faces_option, "--out", tmp_path / "r")
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / "r" / "eval.json").read_text())
+        assert report["data"]["scored_whole"] is whole and report["data"]["faces"] == 1, (folder, faces_option)
+        assert ("scoring the images as face crops, whole" in result.output) is whole
+
+
+def test_the_face_crop_decision_follows_the_share_of_the_picture_a_face_covers(tmp_path):
+    from fer_edge.detect import Detection
+    from fer_edge.evaluate import _face_crop_folder
+    from fer_edge.stills import StillFile
+
+    class Boxes:  # a stand-in detector: one face of the given side in every picture
+        def __init__(self, side):
+            self.side = side
+
+        def detect(self, gray):
+            return [Detection((0, 0, self.side, self.side), 0.9)]
+
+    def folder(size, count):
+        paths = []
+        for i in range(count):
+            path = tmp_path / f"{size}-{i}.png"
+            cv2.imwrite(str(path), np.random.default_rng(i).integers(0, 255, (size, size), dtype=np.uint8))
+            paths.append(StillFile(path, "happy"))
+        return paths
+
+    opened = []
+
+    def opener(side):
+        def detector():
+            opened.append(side)
+            return Boxes(side)
+
+        return detector
+
+    big = folder(100, 30)
+    assert _face_crop_folder(big, opener(60), print) is True  # 0.36 of the picture: a face crop
+    assert _face_crop_folder(big, opener(50), print) is False  # 0.25: a photo with a face in it
+    assert _face_crop_folder(folder(48, 5), opener(48), print) is False and 48 not in opened  # no detector needed
+
+
 @pytest.mark.parametrize(
     "args, code, fragment",
     [
