@@ -107,6 +107,18 @@ CROP_RULES = {
 }
 
 
+# A face this large a share of the picture makes the picture a face crop already, to be used whole (fer-edge eval's
+# --faces auto and `fer-edge run` on images). BlazeFace on FER2013 training faces blown up to 100 px: 0.75 on the
+# median, 0.52 at the 10th percentile; on faces of 140-240 px in 640x480 frames: 0.09 on the median, 0.14 at the
+# 90th (docs/detectors.md).
+FILLED_SHARE = 1 / 3
+
+
+def fills_picture(detection: Detection, shape: tuple[int, ...]) -> bool:
+    """Whether the face covers FILLED_SHARE of a picture of this (height, width) or more."""
+    return detection.box[2] * detection.box[3] >= FILLED_SHARE * shape[0] * shape[1]
+
+
 def crop_rule(
     detector: str, margin: float | None = None, level: bool | None = None, lift: float | None = None
 ) -> CropRule:

@@ -21,7 +21,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.dataset import SEQUENCE_LENGTH, load_sequences, read_image
-from fer_edge.detect import DETECTORS, CropRule, Detector, crop_rule, face_crop, open_detector
+from fer_edge.detect import DETECTORS, CropRule, Detector, crop_rule, face_crop, fills_picture, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder
@@ -29,11 +29,8 @@ from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, sc
 Log = Callable[[str], None]
 FACE_MODES = ("auto", "crops", "detect")
 # --faces auto: a folder is one of face crops when, in most of SAMPLE_PHOTOS images spread over it that are larger
-# than the model's input, the largest face BlazeFace finds covers at least FILLED_SHARE of the picture. Measured on
-# FER2013 training faces blown up to 100 px: 0.75 on the median, 0.52 at the 10th percentile; on faces of 140-240 px
-# in 640x480 frames: 0.09 on the median, 0.14 at the 90th (docs/detectors.md).
+# than the model's input, the largest face the detector finds fills the picture (fer_edge.detect.fills_picture).
 SAMPLE_PHOTOS = 20
-FILLED_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -139,12 +136,6 @@ def _load_sequences(root: Path, config: EvalConfig, heldout_ids: list[str] | Non
     return Faces(windows, crops, labels, [str(i) for i in sequences.ids[keep]], "sequences")
 
 
-def _filled(gray: np.ndarray, detector: Detector) -> bool:
-    """Whether the largest face the detector finds covers FILLED_SHARE of the picture or more."""
-    found = detector.detect(gray)
-    return bool(found) and found[0].box[2] * found[0].box[3] >= FILLED_SHARE * gray.size
-
-
 def _face_crop_folder(files: list, detector: Callable[[], Detector], log: Log) -> bool:
     """--faces auto: whether the folder's larger images are face crops already (scored whole) rather than photos.
     `detector` opens it on first use: a folder of small crops needs none."""
@@ -155,7 +146,8 @@ def _face_crop_folder(files: list, detector: Callable[[], Detector], log: Log) -
         except FerEdgeError:
             continue
         if max(gray.shape) > SPEC.size:
-            sample.append(_filled(gray, detector()))
+            found = detector().detect(gray)
+            sample.append(bool(found) and fills_picture(found[0], gray.shape))
     crops = 2 * sum(sample) > len(sample)
     if crops:
         log(

@@ -17,7 +17,7 @@ import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS
 from fer_edge.buffer import FaceWindow, predict_still
-from fer_edge.detect import DETECTORS, Box, CropRule, Detection, crop_rule, face_crop, open_detector
+from fer_edge.detect import DETECTORS, Box, CropRule, Detection, crop_rule, face_crop, fills_picture, open_detector
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
@@ -249,7 +249,9 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
         for face, detection in zip(ids, found, strict=True):
             t2 = time.perf_counter_ns()
             box = detection.box if detection is not None else None
-            crop_ = preprocess_frame(face_crop(gray, detection, rule) if detection is not None else gray)
+            # an image that is one face filling the picture is a face crop already: used whole, as eval does
+            whole = detection is None or (stills and len(found) == 1 and fills_picture(detection, gray.shape))
+            crop_ = preprocess_frame(gray if whole else face_crop(gray, detection, rule))
             t3 = time.perf_counter_ns()
             state = None
             if stills:

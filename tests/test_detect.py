@@ -295,3 +295,41 @@ def test_a_lift_moves_the_crop_up_by_that_share_of_the_box_height():
         crop_rule("blazeface", lift=0.6)
     with pytest.raises(UsageError, match="--margin must be in"):
         crop_rule("blazeface", margin=-0.5)
+
+
+def test_fills_picture_is_a_share_of_the_picture():
+    from fer_edge.detect import FILLED_SHARE, fills_picture
+
+    assert fills_picture(Detection((0, 0, 60, 60), 0.9), (100, 100))  # 0.36
+    assert not fills_picture(Detection((0, 0, 50, 50), 0.9), (100, 100))  # 0.25
+    assert not fills_picture(Detection((0, 0, 240, 240), 0.9), (480, 640)) and FILLED_SHARE > 240 * 240 / (480 * 640)
+
+
+def test_run_uses_an_image_that_one_face_fills_whole_and_crops_a_photo(tmp_path):
+    from fer_edge.buffer import predict_still
+    from fer_edge.default_model import DEFAULT_BUNDLE
+    from fer_edge.detect import CROP_RULES, face_crop
+    from fer_edge.model import EmotionModel
+    from fer_edge.preprocess import preprocess_frame
+    from fer_edge.run import RunConfig, predictions
+
+    faces = sorted((REAL_DATA / "surprise").glob("*.png"))
+    if not faces:
+        pytest.skip(f"CK+48 is not at {REAL_DATA}: no real face to blow up or paste into a photo")
+    face = cv2.resize(cv2.imread(str(faces[-1]), cv2.IMREAD_GRAYSCALE), (120, 120), interpolation=cv2.INTER_CUBIC)
+    photo = np.clip(128 + np.random.default_rng(0).normal(0, 40, (480, 640)), 0, 255).astype(np.uint8)
+    photo[150:270, 380:500] = face
+    model = EmotionModel(DEFAULT_BUNDLE)
+    detection = open_detector("blazeface").detect(photo)[0]
+    expected = {
+        "crop.png": (face, predict_still(model, preprocess_frame(face))),  # the whole image
+        "photo.png": (
+            photo,
+            predict_still(model, preprocess_frame(face_crop(photo, detection, CROP_RULES["blazeface"]))),
+        ),
+    }
+    for name, (image, probabilities) in expected.items():
+        cv2.imwrite(str(tmp_path / name), image)
+        found = list(predictions(RunConfig(source=str(tmp_path / name), bundle=str(DEFAULT_BUNDLE))))
+        assert len(found) == 1 and found[0].kind == "still", name
+        np.testing.assert_allclose(list(found[0].probabilities.values()), probabilities, atol=1e-6, err_msg=name)
