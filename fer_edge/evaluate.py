@@ -79,7 +79,7 @@ class Faces:
     kind: str  # "sequences" or "stills"
     no_face: Counter = field(default_factory=Counter)  # per label: photos where the detector found no face
     skipped: list[str] = field(default_factory=list)  # unreadable or blank images
-    whole: bool = False  # --faces auto took a folder of images larger than the model's input as face crops
+    whole: bool = False  # every image scored whole: --faces crops, or auto on a folder of face crops
 
 
 def select_classes(found: list[str], wanted: tuple[str, ...] | None, where: Path) -> list[str]:
