@@ -153,7 +153,8 @@ def train(
     pretrain_from: Annotated[
         Path | None,
         typer.Option(
-            help="wild: a stage-1 folder whose encoder starts stage 1 (continued training: a second cosine cycle).",
+            help="wild: a stage-1 folder, or a bundle (its int8 encoder recovered as float weights), whose encoder "
+            "starts stage 1 (continued training: another cosine cycle).",
         ),
     ] = None,
     stills_per_epoch: Annotated[

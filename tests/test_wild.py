@@ -139,7 +139,7 @@ def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck
     base = ["train", "--recipe", "wild", "--data", str(synthetic_ck48), "--stills", str(synthetic_stills)]
     base += ["--out", str(tmp_path / "r")]
     empty = CliRunner().invoke(app, [*base, "--pretrain-from", str(tmp_path)])
-    assert empty.exit_code == 2 and "is not a stage-1 folder" in empty.output
+    assert empty.exit_code == 2 and "is neither a stage-1 folder" in empty.output
     stage = tmp_path / "stage1"
     stage.mkdir()
     (stage / "encoder.weights.h5").write_bytes(b"")

@@ -101,15 +101,32 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
 
 
 def check_pretrain_from(folder: Path, width: float) -> None:
+    """A stage-1 folder, or a bundle (whose int8 encoder is recovered as float weights), of this width."""
+    if is_bundle(folder):
+        from fer_edge.manifest import read_manifest
+
+        manifest = read_manifest(folder)
+        if manifest.artifact("tflite", "encoder", "int8") is None:
+            raise UsageError(f"--pretrain-from {folder} has no int8 TFLite encoder; export it with --int8")
+        bundle_width = manifest.source_model.get("width")
+        if bundle_width != width:
+            raise UsageError(f"--pretrain-from {folder} has width {bundle_width}, this run {width:g}; pass --width")
+        return
     record = folder / "pretrain.json"
     if not (folder / ENCODER_FILE).is_file() or not record.is_file():
-        raise UsageError(f"--pretrain-from {folder} is not a stage-1 folder: it needs {ENCODER_FILE}, pretrain.json")
+        raise UsageError(
+            f"--pretrain-from {folder} is neither a stage-1 folder ({ENCODER_FILE}, pretrain.json) nor a bundle"
+        )
     try:
         trained_width = json.loads(record.read_text())["config"]["width"]
     except (ValueError, KeyError, TypeError):
         raise UsageError(f"--pretrain-from {folder}: pretrain.json is unreadable; train that stage 1 again") from None
     if trained_width != width:
         raise UsageError(f"--pretrain-from {folder} has width {trained_width:g}, this run {width:g}; pass --width")
+
+
+def is_bundle(folder: Path) -> bool:
+    return (Path(folder) / "manifest.json").is_file()
 
 
 def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:

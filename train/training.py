@@ -33,10 +33,18 @@ from fer_edge.split import (
 from fer_edge.stills import Stills, has_split, load_stills, relabel
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
-from fer_edge.train.config import ENCODER_FILE, TrainConfig, auxiliary_in_data, check_train_inputs, encoder_dir
+from fer_edge.train.config import (
+    ENCODER_FILE,
+    TrainConfig,
+    auxiliary_in_data,
+    check_train_inputs,
+    encoder_dir,
+    is_bundle,
+)
 from fer_edge.train.model import build_model
 from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder
 from fer_edge.train.recipes import Recipe
+from fer_edge.train.recover import write_recovered
 from fer_edge.train.reports import (
     plot_confusion,
     plot_fold_summary,
@@ -477,14 +485,6 @@ def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsPa
 def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log) -> Path:
     """The encoder weights of stage 1: reused from its folder when it was trained already, else trained now."""
     folder = encoder_dir(config, recipe)
-    wanted = PretrainConfig(
-        width=config.width,
-        epochs=recipe.pretrain_epochs,
-        learning_rate=recipe.pretrain_learning_rate,
-        dropout_scale=recipe.pretrain_dropout,
-        seed=config.seed,
-        init_from=config.pretrain_from,
-    )
     if (folder / ENCODER_FILE).is_file():
         record = json.loads((folder / "pretrain.json").read_text())
         if record["config"]["width"] != config.width:
@@ -494,6 +494,19 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
             )
         log(f"stage 1: reusing the encoder in {folder} ({record['config']['epochs']} epochs on stills)")
         return folder / ENCODER_FILE
+    start = config.pretrain_from
+    if start and is_bundle(Path(start)):
+        recovered = folder.parent / f"recovered-{Path(start).name}-w{config.width:g}"
+        log(f"stage 1: recovering the per-frame CNN of the bundle {start} from its int8 encoder into {recovered}")
+        start = str(write_recovered(Path(start), config.width, stills.train.images, recovered))
+    wanted = PretrainConfig(
+        width=config.width,
+        epochs=recipe.pretrain_epochs,
+        learning_rate=recipe.pretrain_learning_rate,
+        dropout_scale=recipe.pretrain_dropout,
+        seed=config.seed,
+        init_from=start,
+    )
     log(f"stage 1: training the per-frame CNN on stills into {folder}")
     pretrain_encoder(stills.train, stills.val, wanted, folder, log)
     return folder / ENCODER_FILE
