@@ -499,6 +499,11 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         recovered = folder.parent / f"recovered-{Path(start).name}-w{config.width:g}"
         log(f"stage 1: recovering the per-frame CNN of the bundle {start} from its int8 encoder into {recovered}")
         start = str(write_recovered(Path(start), config.width, stills.train.images, recovered))
+        if config.cv:
+            log(
+                f"warning: {config.pretrain_from}'s model was trained on sequences of its own split; if they are "
+                "from this dataset, these folds' held-out subjects are not unseen"
+            )
     wanted = PretrainConfig(
         width=config.width,
         epochs=recipe.pretrain_epochs,
