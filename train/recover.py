@@ -60,9 +60,8 @@ def recover_encoder(bundle: Path, width: float, images: np.ndarray) -> keras.Mod
         )
     for i, (conv, (kernel, bias)) in enumerate(zip(convs, weights, strict=True), 1):
         conv.set_weights([kernel, bias])
-        encoder.get_layer(f"bn{i}").set_weights(  # the exact identity while the statistics are measured
-            [np.ones_like(bias), np.zeros_like(bias), np.zeros_like(bias), np.ones_like(bias) - 1e-3]
-        )
+        bn = encoder.get_layer(f"bn{i}")  # the exact identity while the statistics are measured
+        bn.set_weights([np.ones_like(bias), np.zeros_like(bias), np.zeros_like(bias), np.ones_like(bias) - bn.epsilon])
     probe = keras.Model(encoder.input, [c.output for c in convs])
     outputs = probe.predict(images[:STATISTICS_STILLS], batch_size=256, verbose=0)
     for i, output in enumerate(outputs, 1):
