@@ -43,13 +43,17 @@ def conv_weights(tflite_path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return weights
 
 
-def recover_encoder(bundle: Path, width: float, images: np.ndarray) -> keras.Model:
-    """The bundle's per-frame CNN as a float Keras encoder of `width`; `images` (N, 48, 48, 1) set its batch norms."""
-    manifest = read_manifest(bundle)
-    artifact = manifest.artifact("tflite", "encoder", "int8")
+def encoder_file(bundle: Path) -> Path:
+    """The bundle's int8 TFLite encoder."""
+    artifact = read_manifest(bundle).artifact("tflite", "encoder", "int8")
     if artifact is None:
         raise UsageError(f"{bundle} has no int8 TFLite encoder to start from; export it with fer-edge export --int8")
-    weights = conv_weights(Path(bundle) / artifact.file)
+    return Path(bundle) / artifact.file
+
+
+def recover_encoder(bundle: Path, width: float, images: np.ndarray) -> keras.Model:
+    """The bundle's per-frame CNN as a float Keras encoder of `width`; `images` (N, 48, 48, 1) set its batch norms."""
+    weights = conv_weights(encoder_file(bundle))
     encoder = build_encoder(width)
     convs = [encoder.get_layer(f"conv{i}") for i in range(1, len(FILTERS) + 1)]
     shapes = [tuple(c.kernel.shape) for c in convs]
@@ -75,15 +79,14 @@ def recover_encoder(bundle: Path, width: float, images: np.ndarray) -> keras.Mod
 def write_recovered(bundle: Path, width: float, images: np.ndarray, out: Path) -> Path:
     """A stage-1 folder (encoder weights + pretrain.json) holding the bundle's recovered encoder; returns `out`."""
     encoder = recover_encoder(bundle, width, images)
-    manifest = read_manifest(bundle)
-    artifact = manifest.artifact("tflite", "encoder", "int8")
+    source = encoder_file(bundle)
     record = {
         "config": {"width": width, "epochs": 0},
         "recovered_from": {
             "bundle": str(bundle),
-            "file": artifact.file,
-            "sha256": sha256_file(Path(bundle) / artifact.file),
-            "made_by": manifest.notes.get("made_by"),
+            "file": source.name,
+            "sha256": sha256_file(source),
+            "made_by": read_manifest(bundle).notes.get("made_by"),
             "statistics_stills": min(len(images), STATISTICS_STILLS),
         },
     }
