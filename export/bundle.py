@@ -16,6 +16,7 @@ from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
 from fer_edge.errors import CalibrationError, DatasetError, UsageError
 from fer_edge.export.calibration import calibration_set
 from fer_edge.export.convert import ONNX_OPSET, check_onnx, quantize_onnx, to_onnx, to_tflite
+from fer_edge.export.ranges import ELU_FLOOR
 from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
@@ -54,6 +55,7 @@ class ExportConfig:
     tie_margin: float = 0.05  # flips where the float model's two classes were closer than this are not counted
     stills: str | None = None  # runs trained on stills: where they are (default: the path in the run's config)
     calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
+    elu_floor: float | None = ELU_FLOOR  # int8 TFLite: bottom of each ELU input's range (export.ranges); None: off
     force: bool = False
 
     def validate(self) -> None:
@@ -64,6 +66,8 @@ class ExportConfig:
             raise UsageError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.calib_stills < 0:
             raise UsageError(f"--calib-stills must be at least 0, got {self.calib_stills}")
+        if self.elu_floor is not None and self.elu_floor <= 0:
+            raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
         if not 0 <= self.tie_margin < 1:
             raise UsageError(f"--tie-margin must be in [0, 1), got {self.tie_margin}")
         if not 0 <= self.min_agreement <= 1:
@@ -82,9 +86,11 @@ def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np
     return head.run(features)
 
 
-def convert_part(fmt: str, model, calibration: np.ndarray | None, path: Path, int8_io: bool) -> None:
+def convert_part(
+    fmt: str, model, calibration: np.ndarray | None, path: Path, int8_io: bool, elu_floor: float | None
+) -> None:
     if fmt == "tflite":
-        path.write_bytes(to_tflite(model, calibration, int8_io))
+        path.write_bytes(to_tflite(model, calibration, int8_io, elu_floor))
         return
     float_path = path.with_name(path.stem.replace("_int8", "_float32") + ".onnx")
     if calibration is None:
@@ -174,7 +180,9 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                     model, calibration = inputs[part]
                     path = tmp / f"{part}_{precision}.{fmt}"
                     started = time.perf_counter()
-                    convert_part(fmt, model, calibration if precision == "int8" else None, path, config.int8_io)
+                    convert_part(
+                        fmt, model, calibration if precision == "int8" else None, path, config.int8_io, config.elu_floor
+                    )
                     paths[(fmt, part, precision)] = path
                     log(
                         f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s"
@@ -227,6 +235,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
             calibration={
                 "source": "training part of split.json" + (" and training stills" if stills is not None else ""),
                 "count": len(calib_frames),
+                "tflite_elu_floor": config.elu_floor,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

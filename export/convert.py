@@ -14,28 +14,41 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_edge.export.ranges import ELU_FLOOR, floor_elu_inputs
+
 ONNX_OPSET = 17
 
 
-def to_tflite(model: keras.Model, calibration: np.ndarray | None = None, int8_io: bool = True) -> bytes:
+def to_tflite(
+    model: keras.Model, calibration: np.ndarray | None = None, int8_io: bool = True, elu_floor: float | None = ELU_FLOOR
+) -> bytes:
     """Float32 when calibration is None; else full integer (int8 weights and activations, builtin int8 ops).
 
     calibration: (N, *model input without batch) float32, fed one item at a time.
+    elu_floor: the lowest value an ELU input's int8 range keeps (export.ranges); None keeps the calibrated one.
+    The converter calibrates, export.ranges edits the ranges, then the converter's own quantizer runs, with the
+    arguments TFLiteConverter.convert() gives it (TF 2.21, pinned).
     """
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if calibration is not None:
+    if calibration is None:
+        return converter.convert()
 
-        def representative() -> Iterator[list[np.ndarray]]:
-            for item in calibration:
-                yield [item[None].astype(np.float32)]
+    def representative() -> Iterator[list[np.ndarray]]:
+        for item in calibration:
+            yield [item[None].astype(np.float32)]
 
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-    return converter.convert()
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    io_type = tf.int8 if int8_io else tf.float32
+    converter.inference_input_type = converter.inference_output_type = io_type
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - the ranges are edited before quantizing
+    calibrated = converter.convert()
+    if elu_floor is not None:
+        calibrated = floor_elu_inputs(calibrated, elu_floor)
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
 
 
 def to_onnx(model: keras.Model, path: Path) -> None:

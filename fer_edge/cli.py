@@ -15,6 +15,7 @@ import typer
 from fer_edge import quiet, stopping
 from fer_edge.dataset import DEFAULT_DATA
 from fer_edge.errors import FerEdgeError
+from fer_edge.export.ranges import ELU_FLOOR
 
 app = typer.Typer(
     help="Facial emotion recognition on small devices: train on CK+48, export int8 models, run them.",
@@ -261,6 +262,13 @@ def export(
     calib_stills: Annotated[
         int, typer.Option(help="Runs trained on stills: training stills added to the calibration set.")
     ] = 600,
+    elu_floor: Annotated[
+        float,
+        typer.Option(
+            help="int8 TFLite: an ELU input's int8 range starts no lower than minus this (ELU is flat there, and the "
+            "steps go where values matter); 0 keeps the calibrated minimum."
+        ),
+    ] = ELU_FLOOR,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
@@ -286,6 +294,7 @@ def export(
         tie_margin=tie_margin,
         stills=str(stills) if stills else None,
         calib_stills=calib_stills,
+        elu_floor=elu_floor or None,
         force=force,
     )
     export_bundle(config, log=lambda line: typer.echo(line))
