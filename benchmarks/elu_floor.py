@@ -26,7 +26,7 @@ from fer_edge.export.twin import streaming_parts, unrolled_twin
 from fer_edge.metrics import parity
 from fer_edge.stills import load_stills, relabel, sample
 
-FLOORS = (None, 3.0, 4.0, 5.0, 6.0)
+FLOORS = (None, 2.0, 3.0, 4.0, 5.0, 6.0)
 
 
 def main() -> None:

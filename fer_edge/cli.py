@@ -235,7 +235,8 @@ def export(
     run: Annotated[Path, typer.Argument(help="A run folder written by fer-edge train (one fold for --cv runs).")],
     out: Annotated[Path | None, typer.Option(help="Bundle folder (default: bundles/<run name>).")] = None,
     int8: Annotated[
-        bool, typer.Option("--int8", help="Add fully quantized int8 models, calibrated on training data.")
+        bool,
+        typer.Option("--int8", help="Add int8 models (int8 weights and activations), calibrated on training data."),
     ] = False,
     formats: Annotated[str, typer.Option(help="Comma list of tflite, onnx.")] = "tflite,onnx",
     calib_size: Annotated[
