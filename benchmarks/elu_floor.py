@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir
 from fer_edge.backends import open_model
+from fer_edge.bench.suite import machine_info
 from fer_edge.export.convert import to_tflite
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import streaming_parts, unrolled_twin
@@ -77,7 +77,7 @@ def main() -> None:
 
     lines = [
         f"ELU floor, {args.run}: int8 TFLite encoder against float on {len(probe)} training stills outside the "
-        f"{len(calibration)} calibration stills ({platform.processor() or platform.machine()}, 1 thread)",
+        f"{len(calibration)} calibration stills ({machine_info()['cpu']}, 1 thread)",
         "",
         "| floor | feature cosine, median | 5th percentile | float head's class kept | beyond near-ties |",
         "|---|---:|---:|---:|---:|",

@@ -1,19 +1,20 @@
 """Calibrated int8 ranges, tightened where ELU makes them wasteful.
 
 Calibration gives every tensor the int8 range of its minimum and maximum over the calibration data. A conv's
-output (batch norm folded in) that feeds an ELU reaches far below zero (to -38 in the first layer of the
-2026-12-01 default), yet ELU maps everything under -4 to within 0.02 of its floor, -1. Those values only
-stretch the range: 256 steps over [-38, 37] are 0.29 apart, over [-4, 37] 0.16. Raising the bottom of such a
-range to -floor saturates them instead. docs/wild.md has the measurement: on FER2013 `val`, int8 agreed with
-float on 95.4 % of faces with the plain ranges and 97.8 % with a floor of 4, on the same calibration.
-Maxima are left alone: the encoder ends in a global max pool, whose features are those very maxima.
+output (batch norm folded in) feeds an ELU, which the converter leaves in float between a DEQUANTIZE and a
+QUANTIZE, so the conv output is the int8 tensor. It reaches far below zero (to -40 in the first layer of the
+2026-12-01 default), yet ELU maps everything under -3 to within 0.05 of its floor, -1. Those values only
+stretch the range: 256 steps over [-40, 33] are 0.29 apart, over [-3, 33] 0.14. Raising the bottom of such a
+range to -floor saturates them instead. `benchmarks/elu_floor.py` chose 3 among 2-6 on training stills
+(docs/wild.md). Maxima are left alone: the encoder ends in a global max pool, whose features are those very
+maxima.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-ELU_FLOOR = 4.0  # exp(-4) = 0.018: under -4, ELU is within about one int8 output step of -1
+ELU_FLOOR = 3.0  # benchmarks/elu_floor.py: 2 distorts (ELU(-2) = -0.86), 3 followed float best on training stills
 
 
 def floor_elu_inputs(calibrated: bytes, floor: float) -> bytes:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 from fer_edge.backends import open_model  # noqa: E402
 from fer_edge.cli import app  # noqa: E402
 from fer_edge.dataset import load_sequences  # noqa: E402
+from fer_edge.export.ranges import ELU_FLOOR  # noqa: E402
 from fer_edge.hashing import sha256_file  # noqa: E402
 from fer_edge.manifest import read_manifest  # noqa: E402
 from fer_edge.split import read_split  # noqa: E402
@@ -46,7 +47,7 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert manifest.classes == ["happy", "surprise", "anger", "sadness", "fear"]
     assert manifest.preprocess["size"] == 48 and manifest.preprocess["value_range"] == [0.0, 1.0]
     assert manifest.calibration["count"] == len(split.train)
-    assert manifest.calibration["tflite_elu_floor"] == 4.0
+    assert manifest.calibration["tflite_elu_floor"] == ELU_FLOOR
     assert set(manifest.calibration["ids"]) <= set(split.train)
     assert not set(manifest.calibration["ids"]) & set(split.test)
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
