@@ -315,10 +315,15 @@ BAR_BGR = (222, 141, 60)  # the page's .fill colour, #3c8dde (the overlay in the
     screenshots.find_chromium() is None, reason="Chromium is not installed (apt-get install -y chromium)"
 )
 def test_a_browser_shows_the_video_and_the_bars(live, tmp_path):
-    screenshots.screenshot(f"http://127.0.0.1:{live.port}/", tmp_path / "page.png", (1100, 800), seconds=1.5)
-    image = cv2.imread(str(tmp_path / "page.png"))
-    assert image is not None and image.shape[1] == 1100 and image.shape[0] >= 600
+    # The first bars need the first prediction to reach the page; on 2 busy cores (the whole suite) that can take
+    # longer than 1.5 s, so a page without them is looked at again, later, before the test gives up.
+    for seconds in (1.5, 4.0, 8.0):
+        screenshots.screenshot(f"http://127.0.0.1:{live.port}/", tmp_path / "page.png", (1100, 800), seconds=seconds)
+        image = cv2.imread(str(tmp_path / "page.png"))
+        assert image is not None and image.shape[1] == 1100 and image.shape[0] >= 600
+        bars = np.all(np.abs(image[:, 670:].astype(int) - BAR_BGR) <= 6, axis=2).sum()
+        if bars > 200:
+            break
     video = image[60:500, 30:640]  # inside the img: 640 px wide from x = 16, below the header
     assert video.std() > 20, "the video area is flat: no frame shown"
-    bars = np.all(np.abs(image[:, 670:].astype(int) - BAR_BGR) <= 6, axis=2).sum()
-    assert bars > 200, "no probability bars beside the video"
+    assert bars > 200, "no probability bars beside the video after 8 s"
