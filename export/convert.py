@@ -22,7 +22,8 @@ ONNX_OPSET = 17
 def to_tflite(
     model: keras.Model, calibration: np.ndarray | None = None, int8_io: bool = True, elu_floor: float | None = ELU_FLOOR
 ) -> bytes:
-    """Float32 when calibration is None; else full integer (int8 weights and activations, builtin int8 ops).
+    """Float32 when calibration is None; else int8 weights and activations, builtin ops (the converter keeps ELUs
+    in float, between a DEQUANTIZE and a QUANTIZE).
 
     calibration: (N, *model input without batch) float32, fed one item at a time.
     elu_floor: the lowest value an ELU input's int8 range keeps (export.ranges); None keeps the calibrated one.
