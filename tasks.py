@@ -192,7 +192,8 @@ def wild() -> None:
     second_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
-    # shipped since 12:40: a third cycle from that bundle's encoder (recovered from int8), stage 2, 2,000 calib stills
+    # shipped since 12:40 (re-exported with the ELU floor at 15:05): a third cycle from that bundle's encoder
+    # (recovered from int8), stage 2, 2,000 calibration stills
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
     third_cycle = ["--pretrain-from", second, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
     third_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-then30-then30d0.25"]

@@ -20,6 +20,7 @@ import numpy as np
 from fer_edge.atomic import atomic_dir
 from fer_edge.backends import open_model
 from fer_edge.bench.suite import machine_info
+from fer_edge.export.bundle import ExportConfig, calibration_stills
 from fer_edge.export.convert import to_tflite
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import streaming_parts, unrolled_twin
@@ -42,8 +43,9 @@ def main() -> None:
 
     run = load_run(args.run)
     encoder, head = streaming_parts(unrolled_twin(run.model, run.width))
+    export = ExportConfig(run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills)
+    calibration = calibration_stills(run, export, print)  # the very sample fer-edge export draws
     train = relabel(load_stills(args.stills, "train"), run.classes)
-    calibration = sample(train, args.calib_stills)
     drawn = sample(train, args.probe, seed=7)
     keep = ~np.isin(drawn.ids, calibration.ids)
     probe = replace(drawn, images=drawn.images[keep], labels=drawn.labels[keep], ids=drawn.ids[keep])

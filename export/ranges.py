@@ -12,6 +12,8 @@ maxima.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 ELU_FLOOR = 3.0  # benchmarks/elu_floor.py: 2 distorts (ELU(-2) = -0.86), 3 followed float best on training stills
@@ -26,10 +28,7 @@ def floor_elu_inputs(calibrated: bytes, floor: float) -> bytes:
 
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     for graph in model.subgraphs:
-        readers: dict[int, int] = {}
-        for op in graph.operators:
-            for index in op.inputs:
-                readers[index] = readers.get(index, 0) + 1
+        readers = Counter(index for op in graph.operators for index in op.inputs)
         for op in graph.operators:
             if flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) != "ELU" or readers[op.inputs[0]] != 1:
                 continue
