@@ -168,6 +168,17 @@ def train(
             "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate> and -from-<folder> when given)."
         ),
     ] = None,
+    jitter_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Override the augmentation's zoom range: in or out by up to this share (recipes with augmentation; "
+            "0.08). Wider ranges mimic a face detector's varying boxes."
+        ),
+    ] = None,
+    jitter_shift: Annotated[
+        float | None,
+        typer.Option(help="Override the augmentation's shift range, a share of the side (0.06)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
     auxiliary_classes: Annotated[
@@ -206,6 +217,8 @@ def train(
         pretrain_epochs=pretrain_epochs,
         pretrain_dropout=pretrain_dropout,
         pretrain_learning_rate=pretrain_lr,
+        jitter_scale=jitter_scale,
+        jitter_shift=jitter_shift,
         pretrain_from=str(pretrain_from) if pretrain_from else None,
         stills_per_epoch=stills_per_epoch,
         stills=str(stills) if stills else None,

@@ -229,6 +229,8 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
         ({"class_weighting": "inverse"}, "class_weighting 'inverse' must be 'none' or 'balanced'"),
         ({"schedule": "step"}, "schedule 'step' must be 'plateau' or 'cosine'"),
         ({"weight_decay": -1e-4}, "weight_decay -0.0001 must be at least 0"),
+        ({"jitter_scale": 0.5}, "jitter_scale 0.5 must be in [0, 0.5)"),
+        ({"jitter_shift": -0.1}, "jitter_shift -0.1 must be in [0, 0.5)"),
     ],
 )
 def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):
@@ -252,3 +254,25 @@ def test_training_stops_at_the_next_batch_once_a_stop_was_requested(monkeypatch)
     stopping._requested.set()  # as the signal handler does, whose KeyboardInterrupt TensorFlow may swallow
     with pytest.raises(KeyboardInterrupt):
         StopOnRequest().on_train_batch_end(1)
+
+
+def test_the_recipes_jitter_ranges_are_the_ones_applied_and_name_their_stage_one_folder():
+    import tensorflow as tf
+
+    from fer_edge.train.augment import Jitter
+    from fer_edge.train.config import TrainConfig, encoder_dir
+    from fer_edge.train.recipes import get_recipe
+    from fer_edge.train.training import jittered
+
+    frames = np.random.default_rng(0).random((4, 3, 48, 48, 1), dtype=np.float32)
+    batches = tf.data.Dataset.from_tensors((frames, np.zeros((4, 5), np.float32), np.ones(4, np.float32)))
+    still = Jitter(flip=False, rotation_degrees=0, shift=0, scale=0, brightness=0, contrast=0)
+    moved, stayed = (next(iter(jittered(batches, 0, j)))[0].numpy() for j in (Jitter(), still))
+    np.testing.assert_allclose(stayed, frames, atol=1e-6)
+    assert np.abs(moved - frames).mean() > 0.01
+
+    wider = get_recipe("wild", jitter_scale=0.2, jitter_shift=0.1)
+    assert wider.jitter == Jitter(scale=0.2, shift=0.1) and get_recipe("wild").jitter == Jitter()
+    config = TrainConfig(recipe="wild", width=0.5)
+    assert encoder_dir(config, get_recipe("wild")).name == "stills-w0.5-e50-d0.5"
+    assert encoder_dir(config, wider).name == "stills-w0.5-e50-d0.5-j0.2-0.1"

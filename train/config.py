@@ -9,6 +9,7 @@ from pathlib import Path
 from fer_edge.atomic import check_output_dir
 from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, scan
 from fer_edge.errors import UsageError
+from fer_edge.train.augment import Jitter
 from fer_edge.train.recipes import Recipe, get_recipe
 
 ENCODER_FILE = "encoder.weights.h5"  # stage 1's output, in its folder beside pretrain.json
@@ -35,6 +36,8 @@ class TrainConfig:
     stills_per_epoch: int | None = None  # None: the recipe's
     pretrain_dropout: float | None = None  # None: the recipe's
     pretrain_learning_rate: float | None = None  # None: the recipe's
+    jitter_scale: float | None = None  # None: the recipe's
+    jitter_shift: float | None = None  # None: the recipe's
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
@@ -69,6 +72,8 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         config.stills_per_epoch,
         config.pretrain_dropout,
         config.pretrain_learning_rate,
+        config.jitter_scale,
+        config.jitter_shift,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -136,7 +141,8 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     dropout = "" if recipe.pretrain_dropout == 1 else f"-d{recipe.pretrain_dropout:g}"
     rate = "" if recipe.pretrain_learning_rate == 2e-3 else f"-lr{recipe.pretrain_learning_rate:g}"
     start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
-    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{start}"
+    jitter = "" if recipe.jitter == Jitter() else f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}"
+    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{start}"
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

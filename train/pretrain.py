@@ -42,6 +42,7 @@ class PretrainConfig:
     head_dropout: float = 0.3
     dropout_scale: float = 1.0  # on the encoder's pool dropouts (0.4-0.45 at 1.0)
     augment: bool = True  # train.augment.Jitter on each still
+    jitter: Jitter = Jitter()  # its ranges
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
     init_from: str | None = None  # a stage-1 folder whose encoder weights this stage starts from (else random)
@@ -75,7 +76,7 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
         rng = np.random.default_rng(config.seed)
 
         def jitter(images, targets, weights):
-            moved = tf.numpy_function(lambda x: augment_sequences(x[:, None], rng)[:, 0], [images], tf.float32)
+            moved = tf.numpy_function(lambda x: augment_sequences(x[:, None], rng, config.jitter)[:, 0], [images], tf.float32)
             return tf.ensure_shape(moved, images.shape), targets, weights
 
         batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
@@ -169,7 +170,7 @@ def pretrain_encoder(
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     record = {
         "config": config.to_dict(),
-        "augmentation": Jitter().to_dict() if config.augment else None,
+        "augmentation": config.jitter.to_dict() if config.augment else None,
         "classes": list(train.classes),
         "train_stills": len(train),
         "skipped_stills": len(train.skipped),

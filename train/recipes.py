@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from fer_edge.errors import UsageError
+from fer_edge.train.augment import Jitter
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Recipe:
     min_learning_rate: float = 1e-7
     label_smoothing: float = 0.0
     augment: bool = False  # train.augment.Jitter, identical on the 3 frames of a sequence
+    jitter_scale: float = Jitter.scale  # augmentation's zoom in or out, up to this share (both stages)
+    jitter_shift: float = Jitter.shift  # augmentation's shift, up to this share of the side (both stages)
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
@@ -44,6 +47,8 @@ class Recipe:
                 ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
                 ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
+                ("jitter_scale", self.jitter_scale, 0 <= self.jitter_scale < 0.5, "must be in [0, 0.5)"),
+                ("jitter_shift", self.jitter_shift, 0 <= self.jitter_shift < 0.5, "must be in [0, 0.5)"),
                 ("weight_decay", self.weight_decay, self.weight_decay >= 0, "must be at least 0"),
                 ("stills_per_epoch", self.stills_per_epoch, self.stills_per_epoch >= 0, "must be at least 0"),
                 ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
@@ -76,6 +81,10 @@ class Recipe:
     def auxiliary_for(self, classes: tuple[str, ...]) -> tuple[str, ...]:
         """The auxiliary classes that are not already among the classes a model is trained for."""
         return tuple(c for c in self.auxiliary_classes if c not in classes)
+
+    @property
+    def jitter(self) -> Jitter:
+        return Jitter(scale=self.jitter_scale, shift=self.jitter_shift)
 
     @property
     def uses_stills(self) -> bool:
@@ -143,6 +152,8 @@ def get_recipe(
     stills_per_epoch: int | None = None,
     pretrain_dropout: float | None = None,
     pretrain_learning_rate: float | None = None,
+    jitter_scale: float | None = None,
+    jitter_shift: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -154,6 +165,8 @@ def get_recipe(
         "stills_per_epoch": stills_per_epoch,
         "pretrain_dropout": pretrain_dropout,
         "pretrain_learning_rate": pretrain_learning_rate,
+        "jitter_scale": jitter_scale,
+        "jitter_shift": jitter_shift,
     }
     stage_one = (pretrain_dropout, pretrain_learning_rate)
     if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):

@@ -59,7 +59,7 @@ def mixed_batches(
     if recipe.augment:
         from fer_edge.train.training import jittered
 
-        batches = jittered(batches, seed)
+        batches = jittered(batches, seed, recipe.jitter)
     return batches.prefetch(2), math.ceil(per_epoch / recipe.batch_size)
 
 

@@ -130,15 +130,15 @@ def sample_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
     return weights[labels].astype(np.float32)
 
 
-def jittered(batches: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+def jittered(batches: tf.data.Dataset, seed: int, jitter: Jitter) -> tf.data.Dataset:
     """Batches of (frames, targets, weights) with train.augment's jitter applied afresh to each sequence's frames."""
     rng = np.random.default_rng(seed)
 
-    def jitter(frames, targets, weights):
-        moved = tf.numpy_function(lambda x: augment_sequences(x, rng), [frames], tf.float32)
+    def move(frames, targets, weights):
+        moved = tf.numpy_function(lambda x: augment_sequences(x, rng, jitter), [frames], tf.float32)
         return tf.ensure_shape(moved, frames.shape), targets, weights
 
-    return batches.map(jitter, num_parallel_calls=1, deterministic=True)
+    return batches.map(move, num_parallel_calls=1, deterministic=True)
 
 
 def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Dataset:
@@ -155,7 +155,7 @@ def training_batches(part: Sequences, recipe: Recipe, seed: int) -> tf.data.Data
         .batch(recipe.batch_size)
     )
     if recipe.augment:
-        batches = jittered(batches, seed)
+        batches = jittered(batches, seed, recipe.jitter)
     if recipe.mixup:
         mixing = np.random.default_rng(seed + 1)
 
@@ -389,7 +389,7 @@ def write_config(
     record = {
         "config": asdict(config),
         "recipe": recipe.to_dict(),
-        "augmentation": Jitter().to_dict() if recipe.augment else None,
+        "augmentation": recipe.jitter.to_dict() if recipe.augment else None,
         "classes": list(data.classes + recipe.stills_classes),
         "sequence_classes": list(data.classes),
         "stills": None
@@ -511,6 +511,7 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         dropout_scale=recipe.pretrain_dropout,
         seed=config.seed,
         init_from=start,
+        jitter=recipe.jitter,
     )
     log(f"stage 1: training the per-frame CNN on stills into {folder}")
     pretrain_encoder(stills.train, stills.val, wanted, folder, log)
