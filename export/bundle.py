@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,8 +16,16 @@ from fer_edge.backends import open_model
 from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
 from fer_edge.errors import CalibrationError, DatasetError, UsageError
 from fer_edge.export.calibration import calibration_set
-from fer_edge.export.convert import ONNX_OPSET, check_onnx, quantize_onnx, to_onnx, to_tflite
-from fer_edge.export.ranges import ELU_FLOOR
+from fer_edge.export.convert import (
+    ONNX_OPSET,
+    calibrate_tflite,
+    check_onnx,
+    quantize_onnx,
+    quantize_tflite,
+    to_onnx,
+    to_tflite,
+)
+from fer_edge.export.ranges import ELU_FLOOR, search_tops
 from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
@@ -56,6 +65,7 @@ class ExportConfig:
     stills: str | None = None  # runs trained on stills: where they are (default: the path in the run's config)
     calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
     elu_floor: float | None = ELU_FLOOR  # int8 TFLite: bottom of each ELU input's range (export.ranges); None: off
+    tune_stills: int = 0  # int8 TFLite encoder: training stills drawn to search its range tops on; 0: no search
     force: bool = False
 
     def validate(self) -> None:
@@ -66,6 +76,8 @@ class ExportConfig:
             raise UsageError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.calib_stills < 0:
             raise UsageError(f"--calib-stills must be at least 0, got {self.calib_stills}")
+        if self.tune_stills < 0:
+            raise UsageError(f"--tune-stills must be at least 0, got {self.tune_stills}")
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
         if not 0 <= self.tie_margin < 1:
@@ -86,12 +98,41 @@ def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np
     return head.run(features)
 
 
+def feature_closeness(probe: np.ndarray, reference: np.ndarray, int8_io: bool) -> Callable[[bytes], float]:
+    """How close a calibrated encoder, once quantized, stays to float: the 5th percentile, over the probe images,
+    of the cosine between its features and the float ones (export.ranges.search_tops maximises it)."""
+
+    def score(calibrated: bytes) -> float:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "encoder.tflite"
+            path.write_bytes(quantize_tflite(calibrated, int8_io))
+            features = open_model(path, threads=1).run(probe)
+        norms = np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
+        return float(np.percentile(np.sum(features * reference, 1) / np.maximum(norms, 1e-12), 5))
+
+    return score
+
+
 def convert_part(
-    fmt: str, model, calibration: np.ndarray | None, path: Path, int8_io: bool, elu_floor: float | None
-) -> None:
+    fmt: str,
+    model,
+    calibration: np.ndarray | None,
+    path: Path,
+    int8_io: bool,
+    elu_floor: float | None,
+    tune: Callable[[bytes], float] | None = None,
+    log: Log = print,
+) -> dict[str, float] | None:
+    """Writes one model file; returns the range tops search_tops lowered when tune (int8 TFLite only) is given."""
     if fmt == "tflite":
-        path.write_bytes(to_tflite(model, calibration, int8_io, elu_floor))
-        return
+        if calibration is None:
+            path.write_bytes(to_tflite(model))
+            return None
+        calibrated, tops = calibrate_tflite(model, calibration, int8_io, elu_floor), None
+        if tune is not None:
+            calibrated, tops = search_tops(calibrated, tune, log)
+        path.write_bytes(quantize_tflite(calibrated, int8_io))
+        return tops
     float_path = path.with_name(path.stem.replace("_int8", "_float32") + ".onnx")
     if calibration is None:
         to_onnx(model, path)
@@ -100,6 +141,7 @@ def convert_part(
             to_onnx(model, float_path)
         quantize_onnx(float_path, path, calibration)
     check_onnx(path)
+    return None
 
 
 def describe(path: Path, fmt: str, part: str, precision: str, verification: dict) -> Artifact:
@@ -143,6 +185,24 @@ def calibration_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Still
     return stills
 
 
+def tuning_stills(run: TrainedRun, config: ExportConfig, calibration: Stills | None, log: Log) -> Stills | None:
+    """config.tune_stills training stills (class-stratified, seed 7) minus the calibration ones, or None."""
+    if not config.tune_stills:
+        return None
+    if calibration is None:
+        raise UsageError("--tune-stills needs a run trained on stills and --calib-stills above 0")
+    path = Path(config.stills or run.config["stills"]["path"])
+    drawn = sample(relabel(load_stills(path, "train"), run.classes), config.tune_stills, seed=7)
+    keep = ~np.isin(drawn.ids, calibration.ids)
+    probe = Stills(drawn.images[keep], drawn.labels[keep], drawn.ids[keep], drawn.classes, drawn.skipped)
+    if not len(probe):
+        raise UsageError(
+            f"--tune-stills {config.tune_stills} draws no training still outside the calibration sample; raise it"
+        )
+    log(f"the int8 encoder's range tops are searched on {len(probe)} other training stills")
+    return probe
+
+
 def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     """Convert, write atomically, reload every artifact in its runtime, verify parity on held-out data."""
     config.validate()
@@ -152,6 +212,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     test = data.select(run.split.test)
     calib = calibration_set(data, run.split, config.calib_size)
     stills = calibration_stills(run, config, log)
+    probe = tuning_stills(run, config, stills, log)
     calib_frames = calib.frames if stills is None else np.concatenate([calib.frames, stills.as_sequences()])
     log(
         f"exporting {run.directory} ({len(run.classes)} classes, width {run.width:g}); "
@@ -171,6 +232,12 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
         "head": (head, calib_features),
     }
     precisions = ("float32", "int8") if config.int8 else ("float32",)
+    tune = (
+        None
+        if probe is None
+        else feature_closeness(probe.images, encoder.predict(probe.images, verbose=0), config.int8_io)
+    )
+    tops: dict[str, float] | None = None
 
     with atomic_dir(config.bundle_dir, config.force) as tmp:
         paths: dict[tuple[str, str, str], Path] = {}
@@ -180,9 +247,17 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                     model, calibration = inputs[part]
                     path = tmp / f"{part}_{precision}.{fmt}"
                     started = time.perf_counter()
-                    convert_part(
-                        fmt, model, calibration if precision == "int8" else None, path, config.int8_io, config.elu_floor
+                    searched = convert_part(
+                        fmt,
+                        model,
+                        calibration if precision == "int8" else None,
+                        path,
+                        config.int8_io,
+                        config.elu_floor,
+                        tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
+                        log,
                     )
+                    tops = searched if searched is not None else tops
                     paths[(fmt, part, precision)] = path
                     log(
                         f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s"
@@ -236,6 +311,9 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "source": "training part of split.json" + (" and training stills" if stills is not None else ""),
                 "count": len(calib_frames),
                 "tflite_elu_floor": config.elu_floor,
+                # export.ranges.search_tops: the streaming encoder's lowered range tops, tensor name -> factor
+                "tflite_tune_stills": 0 if probe is None else len(probe),
+                "tflite_encoder_range_tops": tops,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

@@ -27,28 +27,37 @@ def to_tflite(
 
     calibration: (N, *model input without batch) float32, fed one item at a time.
     elu_floor: the lowest value an ELU input's int8 range keeps (export.ranges); None keeps the calibrated one.
-    The converter calibrates, export.ranges edits the ranges, then the converter's own quantizer runs, with the
-    arguments TFLiteConverter.convert() gives it (TF 2.21, pinned).
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if calibration is None:
-        return converter.convert()
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return quantize_tflite(calibrate_tflite(model, calibration, int8_io, elu_floor), int8_io)
+
+
+def calibrate_tflite(
+    model: keras.Model, calibration: np.ndarray, int8_io: bool = True, elu_floor: float | None = ELU_FLOOR
+) -> bytes:
+    """The converter's calibrated model, every tensor's range recorded but nothing quantized yet, with the ELU floor
+    applied: export.ranges edits it, then quantize_tflite runs the converter's own quantizer."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
 
     def representative() -> Iterator[list[np.ndarray]]:
         for item in calibration:
             yield [item[None].astype(np.float32)]
 
-    from tensorflow.lite.python.convert import mlir_quantize
-
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    io_type = tf.int8 if int8_io else tf.float32
-    converter.inference_input_type = converter.inference_output_type = io_type
+    converter.inference_input_type = converter.inference_output_type = tf.int8 if int8_io else tf.float32
     converter._experimental_calibrate_only = True  # noqa: SLF001 - the ranges are edited before quantizing
     calibrated = converter.convert()
-    if elu_floor is not None:
-        calibrated = floor_elu_inputs(calibrated, elu_floor)
+    return calibrated if elu_floor is None else floor_elu_inputs(calibrated, elu_floor)
+
+
+def quantize_tflite(calibrated: bytes, int8_io: bool = True) -> bytes:
+    """The int8 model, with the arguments TFLiteConverter.convert() gives its quantizer (TF 2.21, pinned)."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    io_type = tf.int8 if int8_io else tf.float32
     return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
 
 

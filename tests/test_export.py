@@ -182,6 +182,43 @@ def test_the_elu_floor_puts_int8_steps_where_elu_is_not_flat():
     assert floored < 0.5 * plain, (plain, floored)  # 0.044 against 0.118 when written
 
 
+def test_the_range_top_search_lowers_a_top_stretched_by_outliers_and_follows_float_closer():
+    """Two calibration images drive a conv far above what ordinary faces reach; its int8 range spends most steps
+    where no face goes. The search, scored on other images, lowers that top and ends closer to float than it began."""
+    import keras
+
+    from fer_edge.export.bundle import feature_closeness
+    from fer_edge.export.convert import calibrate_tflite
+    from fer_edge.export.ranges import elu_tensors, search_tops
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((16, 16, 1))
+    conv = keras.layers.Conv2D(16, 3, padding="same")
+    outputs = keras.layers.GlobalMaxPooling2D()(keras.layers.Activation("elu")(conv(inputs)))
+    model = keras.Model(inputs, outputs)
+    conv.set_weights([rng.normal(0, 1, (3, 3, 1, 16)).astype(np.float32), np.zeros(16, np.float32)])
+    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
+    calibration[:2] *= 30  # outliers: conv outputs to 160, where faces reach 6
+    faces = rng.random((40, 16, 16, 1), dtype=np.float32)
+    assert conv(calibration).numpy().max() > 4 * conv(faces).numpy().max()  # the premise
+
+    score = feature_closeness(faces, model.predict(faces, verbose=0), int8_io=False)
+    calibrated = calibrate_tflite(model, calibration, int8_io=False, elu_floor=None)
+    tuned, tops = search_tops(calibrated, score, log=lambda _: None)
+    assert tops and set(tops) <= set(elu_tensors(calibrated)) and min(tops.values()) <= 0.6
+    assert score(tuned) > score(calibrated) + 0.002  # 0.9883 -> 0.99 or more when written
+
+
+def test_the_range_top_search_needs_training_stills():
+    from fer_edge.errors import UsageError
+    from fer_edge.export.bundle import ExportConfig, tuning_stills
+
+    with pytest.raises(UsageError, match="--tune-stills"):
+        ExportConfig(run="runs/x", tune_stills=-1).validate()
+    with pytest.raises(UsageError, match="--tune-stills needs a run trained on stills"):
+        tuning_stills(None, ExportConfig(run="runs/x", tune_stills=100), None, log=lambda _: None)
+
+
 def test_a_negative_elu_floor_is_refused():
     from fer_edge.errors import UsageError
     from fer_edge.export.bundle import ExportConfig

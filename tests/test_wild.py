@@ -55,11 +55,16 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
 
     bundle = tmp_path / "bundle"
     exported = CliRunner().invoke(
-        app, ["export", str(run), "--int8", "--data", str(data), "--out", str(bundle), "--min-agreement", "0"]
+        app,
+        ["export", str(run), "--int8", "--data", str(data), "--out", str(bundle), "--min-agreement", "0"]
+        + ["--calib-stills", "24", "--tune-stills", "48"],
     )
     assert exported.exit_code == 0, exported.output
-    assert "calibration adds 48 training stills" in exported.output  # 8 of each of the model's 6 classes
+    assert "calibration adds 24 training stills" in exported.output  # 4 of each of the model's 6 classes
+    assert "range tops are searched on 24 other training stills" in exported.output  # all 48 minus those
     manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["calibration"]["tflite_tune_stills"] == 24
+    assert isinstance(manifest["calibration"]["tflite_encoder_range_tops"], dict)
     assert manifest["classes"] == [*DEFAULT_CLASSES, "neutral"]
     assert any(i.startswith("neutral/") for i in manifest["calibration"]["ids"])
 

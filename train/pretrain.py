@@ -76,7 +76,9 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
         rng = np.random.default_rng(config.seed)
 
         def jitter(images, targets, weights):
-            moved = tf.numpy_function(lambda x: augment_sequences(x[:, None], rng, config.jitter)[:, 0], [images], tf.float32)
+            moved = tf.numpy_function(
+                lambda x: augment_sequences(x[:, None], rng, config.jitter)[:, 0], [images], tf.float32
+            )
             return tf.ensure_shape(moved, images.shape), targets, weights
 
         batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
