@@ -192,13 +192,14 @@ def wild() -> None:
     second_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
-    # shipped since 12:40 (re-exported with the ELU floor at 15:05): a third cycle from that bundle's encoder
-    # (recovered from int8), stage 2, 2,000 calibration stills
+    # shipped since 12:40 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30): a third cycle
+    # from that bundle's encoder (recovered from int8), stage 2, 2,000 calibration stills, tops searched on 4,000 more
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
     third_cycle = ["--pretrain-from", second, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
     third_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-then30-then30d0.25"]
     fer_edge("train", *recipe, *third_cycle, "--out", third_run, "--force")
-    fer_edge("export", third_run, "--int8", "--data", DATA, "--calib-stills", "2000", "--out", third, "--force")
+    tuned = ["--calib-stills", "2000", "--tune-stills", "4000"]
+    fer_edge("export", third_run, "--int8", "--data", DATA, *tuned, "--out", third, "--force")
     reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []
     table = [third, second, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
     run(str(BIN / "python"), "benchmarks/wild_table.py", *table, "--out", "reports/wild-table")
