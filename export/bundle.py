@@ -78,6 +78,10 @@ class ExportConfig:
             raise UsageError(f"--calib-stills must be at least 0, got {self.calib_stills}")
         if self.tune_stills < 0:
             raise UsageError(f"--tune-stills must be at least 0, got {self.tune_stills}")
+        if self.tune_stills and not (self.int8 and "tflite" in self.formats):
+            raise UsageError(
+                "--tune-stills searches the int8 TFLite encoder's ranges; pass --int8 and tflite in --formats"
+            )
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
         if not 0 <= self.tie_margin < 1:

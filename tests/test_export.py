@@ -213,10 +213,14 @@ def test_the_range_top_search_needs_training_stills():
     from fer_edge.errors import UsageError
     from fer_edge.export.bundle import ExportConfig, tuning_stills
 
-    with pytest.raises(UsageError, match="--tune-stills"):
-        ExportConfig(run="runs/x", tune_stills=-1).validate()
+    with pytest.raises(UsageError, match="--tune-stills must be at least 0"):
+        ExportConfig(run="runs/x", int8=True, tune_stills=-1).validate()
+    with pytest.raises(UsageError, match="pass --int8"):
+        ExportConfig(run="runs/x", tune_stills=100).validate()
+    with pytest.raises(UsageError, match="tflite in --formats"):
+        ExportConfig(run="runs/x", int8=True, formats=("onnx",), tune_stills=100).validate()
     with pytest.raises(UsageError, match="--tune-stills needs a run trained on stills"):
-        tuning_stills(None, ExportConfig(run="runs/x", tune_stills=100), None, log=lambda _: None)
+        tuning_stills(None, ExportConfig(run="runs/x", int8=True, tune_stills=100), None, log=lambda _: None)
 
 
 def test_a_negative_elu_floor_is_refused():
