@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,11 @@ import numpy as np
 from fer_edge.atomic import atomic_dir
 from fer_edge.backends import open_model
 from fer_edge.bench.suite import machine_info
-from fer_edge.export.bundle import ExportConfig, calibration_stills
+from fer_edge.export.bundle import ExportConfig, calibration_stills, feature_cosines, tuning_stills
 from fer_edge.export.convert import to_tflite
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import streaming_parts, unrolled_twin
 from fer_edge.metrics import parity
-from fer_edge.stills import load_stills, relabel, sample
 
 FLOORS = (None, 2.0, 3.0, 4.0, 5.0, 6.0)
 
@@ -43,12 +41,11 @@ def main() -> None:
 
     run = load_run(args.run)
     encoder, head = streaming_parts(unrolled_twin(run.model, run.width))
-    export = ExportConfig(run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills)
+    export = ExportConfig(
+        run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills, tune_stills=args.probe
+    )
     calibration = calibration_stills(run, export, print)  # the very sample fer-edge export draws
-    train = relabel(load_stills(args.stills, "train"), run.classes)
-    drawn = sample(train, args.probe, seed=7)
-    keep = ~np.isin(drawn.ids, calibration.ids)
-    probe = replace(drawn, images=drawn.images[keep], labels=drawn.labels[keep], ids=drawn.ids[keep])
+    probe = tuning_stills(run, export, calibration, print)  # and the one --tune-stills searches on
     steps = run.model.input_shape[1]
 
     def classify(features: np.ndarray) -> np.ndarray:
@@ -62,9 +59,7 @@ def main() -> None:
             path = Path(scratch) / "encoder.tflite"
             path.write_bytes(to_tflite(encoder, calibration.images, elu_floor=floor))
             features = open_model(path, threads=1).run(probe.images)
-            cosine = (
-                np.sum(features * reference, 1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
-            )
+            cosine = feature_cosines(features, reference)
             check = parity(classify(features), decided, decided.argmax(1))
             rows.append(
                 {

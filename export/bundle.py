@@ -102,17 +102,22 @@ def run_streaming(encoder_path: Path, head_path: Path, frames: np.ndarray) -> np
     return head.run(features)
 
 
+def feature_cosines(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per row, the cosine between an int8 encoder's features and the float ones."""
+    norms = np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
+    return np.sum(features * reference, 1) / np.maximum(norms, 1e-12)
+
+
 def feature_closeness(probe: np.ndarray, reference: np.ndarray, int8_io: bool) -> Callable[[bytes], float]:
     """How close a calibrated encoder, once quantized, stays to float: the 5th percentile, over the probe images,
-    of the cosine between its features and the float ones (export.ranges.search_tops maximises it)."""
+    of feature_cosines (export.ranges.search_tops maximises it)."""
 
     def score(calibrated: bytes) -> float:
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "encoder.tflite"
             path.write_bytes(quantize_tflite(calibrated, int8_io))
             features = open_model(path, threads=1).run(probe)
-        norms = np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
-        return float(np.percentile(np.sum(features * reference, 1) / np.maximum(norms, 1e-12), 5))
+        return float(np.percentile(feature_cosines(features, reference), 5))
 
     return score
 
