@@ -151,6 +151,13 @@ def train(
     pretrain_lr: Annotated[
         float | None, typer.Option(help="wild: override stage 1's peak learning rate (Adam, cosine; 2e-3).")
     ] = None,
+    pretrain_erase: Annotated[
+        float | None,
+        typer.Option(
+            help="wild: share of stage 1's stills with a random rectangle (2-33 % of the face) replaced by noise "
+            "(random erasing; 0 = off, the recipe's)."
+        ),
+    ] = None,
     pretrain_from: Annotated[
         Path | None,
         typer.Option(
@@ -217,6 +224,7 @@ def train(
         pretrain_epochs=pretrain_epochs,
         pretrain_dropout=pretrain_dropout,
         pretrain_learning_rate=pretrain_lr,
+        pretrain_erase=pretrain_erase,
         jitter_scale=jitter_scale,
         jitter_shift=jitter_shift,
         pretrain_from=str(pretrain_from) if pretrain_from else None,

@@ -157,3 +157,36 @@ def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck
     refused = CliRunner().invoke(app, ["train", "--data", str(synthetic_ck48), "--pretrain-from", str(stage)])
     assert refused.exit_code == 2 and "not seed" in refused.output
     assert not (tmp_path / "r").exists()
+
+
+def test_stage_one_erases_a_rectangle_of_the_given_share_of_stills_and_names_its_folder(synthetic_ck48, tmp_path):
+    from fer_edge.train.config import TrainConfig, encoder_dir
+    from fer_edge.train.pretrain import PretrainConfig, still_batches
+    from fer_edge.train.recipes import get_recipe
+
+    faces = Stills(
+        np.full((64, 48, 48, 1), 0.5, np.float32), np.arange(64) % 4, np.arange(64).astype(str), tuple("abcd")
+    )
+
+    def erased(share):
+        config = PretrainConfig(augment=False, erase=share, batch_size=64)
+        images = next(iter(still_batches(faces, config)))[0].numpy()[..., 0]
+        return images, np.abs(images - 0.5) > 1e-6  # the noise is never exactly the grey face
+
+    untouched, changed = erased(0.0)
+    assert not changed.any()
+    images, changed = erased(1.0)
+    for mask in changed:  # one rectangle per face, 2-33 % of its area (the noise may match the face at its edge)
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+        assert 0.01 * 48 * 48 <= box <= 0.34 * 48 * 48 and mask.sum() >= 0.9 * box
+    assert images.min() >= 0 and images.max() <= 1
+    assert 16 <= erased(0.5)[1].any(axis=(1, 2)).sum() <= 48  # about half of 64
+
+    config = TrainConfig(recipe="wild", width=0.5)
+    assert encoder_dir(config, get_recipe("wild", pretrain_erase=0.5)).name == "stills-w0.5-e50-d0.5-er0.5"
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    refused = CliRunner().invoke(app, [*base, "--pretrain-erase", "0.5"])
+    assert refused.exit_code == 2 and "--pretrain-erase" in refused.output and "not seed" in refused.output
+    too_many = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(tmp_path), "--pretrain-erase", "2"])
+    assert too_many.exit_code == 2 and "pretrain_erase 2.0 must be in [0, 1]" in too_many.output

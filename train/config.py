@@ -38,6 +38,7 @@ class TrainConfig:
     pretrain_learning_rate: float | None = None  # None: the recipe's
     jitter_scale: float | None = None  # None: the recipe's
     jitter_shift: float | None = None  # None: the recipe's
+    pretrain_erase: float | None = None  # None: the recipe's
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
@@ -74,6 +75,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         config.pretrain_learning_rate,
         config.jitter_scale,
         config.jitter_shift,
+        config.pretrain_erase,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -142,7 +144,8 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     rate = "" if recipe.pretrain_learning_rate == 2e-3 else f"-lr{recipe.pretrain_learning_rate:g}"
     start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
     jitter = "" if recipe.jitter == Jitter() else f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}"
-    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{start}"
+    erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
+    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{start}"
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

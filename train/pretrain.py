@@ -43,6 +43,7 @@ class PretrainConfig:
     dropout_scale: float = 1.0  # on the encoder's pool dropouts (0.4-0.45 at 1.0)
     augment: bool = True  # train.augment.Jitter on each still
     jitter: Jitter = Jitter()  # its ranges
+    erase: float = 0.0  # share of stills with a random rectangle (2-33 % of the face) replaced by noise; 0 = off
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
     init_from: str | None = None  # a stage-1 folder whose encoder weights this stage starts from (else random)
@@ -64,7 +65,11 @@ def class_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
 
 
 def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
-    """Shuffled, augmented batches of (image, one-hot, weight); augmentation is the sequences' Jitter."""
+    """Shuffled, augmented batches of (image, one-hot, weight): the sequences' Jitter, then random erasing.
+
+    Random erasing (Zhong et al. 2017, keras.layers.RandomErasing) hides part of some faces, as hands, glasses
+    or hair do, so that no single region decides the class.
+    """
     targets = keras.utils.to_categorical(stills.labels, len(stills.classes)).astype(np.float32)
     weights = class_weights(stills.labels, len(stills.classes), config.class_weighting)
     batches = (
@@ -82,6 +87,11 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
             return tf.ensure_shape(moved, images.shape), targets, weights
 
         batches = batches.map(jitter, num_parallel_calls=1, deterministic=True)
+    if config.erase:
+        eraser = keras.layers.RandomErasing(
+            factor=(config.erase, config.erase), value_range=(0.0, 1.0), seed=config.seed, dtype="float32"
+        )
+        batches = batches.map(lambda images, targets, weights: (eraser(images, training=True), targets, weights))
     return batches.prefetch(2)
 
 

@@ -35,6 +35,7 @@ class Recipe:
     pretrain_epochs: int = 0  # stage 1: epochs of the per-frame CNN alone on the stills; 0 = none
     pretrain_dropout: float = 1.0  # stage 1: scale on the encoder's pool dropouts
     pretrain_learning_rate: float = 2e-3  # stage 1: Adam's peak rate (warm-up, then half a cosine)
+    pretrain_erase: float = 0.0  # stage 1: share of stills with a random rectangle replaced by noise; 0 = off
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
@@ -54,6 +55,7 @@ class Recipe:
                 ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
                 ("pretrain_dropout", self.pretrain_dropout, 0 <= self.pretrain_dropout <= 2, "must be in [0, 2]"),
                 ("pretrain_learning_rate", self.pretrain_learning_rate, self.pretrain_learning_rate > 0, "must be > 0"),
+                ("pretrain_erase", self.pretrain_erase, 0 <= self.pretrain_erase <= 1, "must be in [0, 1]"),
                 (
                     "precision",
                     self.precision,
@@ -154,6 +156,7 @@ def get_recipe(
     pretrain_learning_rate: float | None = None,
     jitter_scale: float | None = None,
     jitter_shift: float | None = None,
+    pretrain_erase: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -167,12 +170,13 @@ def get_recipe(
         "pretrain_learning_rate": pretrain_learning_rate,
         "jitter_scale": jitter_scale,
         "jitter_shift": jitter_shift,
+        "pretrain_erase": pretrain_erase,
     }
-    stage_one = (pretrain_dropout, pretrain_learning_rate)
+    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase)
     if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):
         raise UsageError(
-            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr and --stills-per-epoch are for recipes that train "
-            "on stills, "
+            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase and --stills-per-epoch are for "
+            "recipes that train on stills, "
             f"not {name}"
         )
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

@@ -512,6 +512,7 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         seed=config.seed,
         init_from=start,
         jitter=recipe.jitter,
+        erase=recipe.pretrain_erase,
     )
     log(f"stage 1: training the per-frame CNN on stills into {folder}")
     pretrain_encoder(stills.train, stills.val, wanted, folder, log)
