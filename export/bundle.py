@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -25,7 +26,7 @@ from fer_edge.export.convert import (
     to_onnx,
     to_tflite,
 )
-from fer_edge.export.ranges import ELU_FLOOR, search_tops
+from fer_edge.export.ranges import ELU_FLOOR, scale_tops, search_tops
 from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
@@ -130,18 +131,23 @@ def convert_part(
     int8_io: bool,
     elu_floor: float | None,
     tune: Callable[[bytes], float] | None = None,
+    tops: dict[str, float] | None = None,
     log: Log = print,
 ) -> dict[str, float] | None:
-    """Writes one model file; returns the range tops search_tops lowered when tune (int8 TFLite only) is given."""
+    """Writes one model file. For int8 TFLite: with tune, searches the ELU range tops and returns the factors kept;
+    with tops instead, applies those factors (found on the encoder) to this model's copies of its layers."""
     if fmt == "tflite":
         if calibration is None:
             path.write_bytes(to_tflite(model))
             return None
-        calibrated, tops = calibrate_tflite(model, calibration, int8_io, elu_floor), None
+        calibrated, searched = calibrate_tflite(model, calibration, int8_io, elu_floor), None
         if tune is not None:
-            calibrated, tops = search_tops(calibrated, tune, log)
+            calibrated, searched = search_tops(calibrated, tune, log)
+        elif tops:
+            calibrated = scale_tops(calibrated, tops)
+            log(f"  int8 range tops: the encoder's {len(tops)} lowered tops applied to {path.name}")
         path.write_bytes(quantize_tflite(calibrated, int8_io))
-        return tops
+        return searched
     float_path = path.with_name(path.stem.replace("_int8", "_float32") + ".onnx")
     if calibration is None:
         to_onnx(model, path)
@@ -252,7 +258,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
         paths: dict[tuple[str, str, str], Path] = {}
         for fmt in config.formats:
             for precision in precisions:
-                for part in PARTS:
+                for part in ("encoder", "head", "full"):  # the encoder's searched tops apply to the full model
                     model, calibration = inputs[part]
                     path = tmp / f"{part}_{precision}.{fmt}"
                     started = time.perf_counter()
@@ -264,6 +270,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                         config.int8_io,
                         config.elu_floor,
                         tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
+                        tops if (fmt, part, precision) == ("tflite", "full", "int8") else None,
                         log,
                     )
                     tops = searched if searched is not None else tops
@@ -273,7 +280,8 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                     )
 
         artifacts, failures = [], []
-        for (fmt, part, precision), path in paths.items():
+        for fmt, precision, part in itertools.product(config.formats, precisions, PARTS):
+            path = paths[(fmt, part, precision)]
             verification: dict = {}
             if part == "full":
                 verification = parity(open_model(path).run(test.frames), reference, test.labels, config.tie_margin)
@@ -320,9 +328,10 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "source": "training part of split.json" + (" and training stills" if stills is not None else ""),
                 "count": len(calib_frames),
                 "tflite_elu_floor": config.elu_floor,
-                # export.ranges.search_tops: the streaming encoder's lowered range tops, tensor name -> factor
+                # export.ranges.search_tops: the int8 ELU range tops lowered on the streaming encoder and applied to
+                # the whole-window model's copies too, '<layer>:in' or '<layer>:out' -> factor
                 "tflite_tune_stills": 0 if probe is None else len(probe),
-                "tflite_encoder_range_tops": tops,
+                "tflite_range_tops": tops,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

@@ -10,13 +10,15 @@ range to -floor saturates them instead. `benchmarks/elu_floor.py` chose 3 among 
 
 The tops are the calibration sample's largest values. Clipping them all at a percentile made int8 worse (the encoder
 ends in a global max pool, whose features are those very maxima), so `search_tops` lowers them one tensor at a time
-and keeps a change only when it brings the int8 model closer to float on other training data.
+and keeps a change only when it brings the int8 model closer to float on other training data. It searches the
+streaming encoder; the factors, keyed by layer, apply as well to the whole-window model's copies of it.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -44,32 +46,50 @@ def floor_elu_inputs(calibrated: bytes, floor: float) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def elu_tensors(calibrated: bytes) -> list[str]:
-    """Names of every ELU's input (where the ELU is its sole reader) and output, in graph order."""
+def elu_layer(output_name: str) -> str:
+    """The Keras layer an ELU output belongs to: the same in the streaming encoder and in each of the whole-window
+    model's unrolled copies ('encoder_1/elu3_1/Elu' and 'cnn_bilstm_w0.5_1/per_frame_cnn_1/elu3_5/Elu' are 'elu3')."""
+    parts = output_name.split("/")
+    return re.sub(r"_\d+$", "", parts[-2] if len(parts) > 1 else output_name)
+
+
+def elu_sites(model) -> Iterator[tuple[str, object]]:
+    """(key, tensor) for every ELU's input (where the ELU is its sole reader) and output, in graph order; the key
+    is '<layer>:in' or '<layer>:out', shared by the copies of one layer."""
     from tensorflow.lite.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
-    names = []
     for graph in model.subgraphs:
         readers = Counter(index for op in graph.operators for index in op.inputs)
         for op in graph.operators:
-            if flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) == "ELU":
-                tensors = ([op.inputs[0]] if readers[op.inputs[0]] == 1 else []) + [op.outputs[0]]
-                names += [graph.tensors[t].name.decode() for t in tensors]
-    return names
+            if flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) != "ELU":
+                continue
+            layer = elu_layer(graph.tensors[op.outputs[0]].name.decode())
+            if readers[op.inputs[0]] == 1:
+                yield f"{layer}:in", graph.tensors[op.inputs[0]]
+            yield f"{layer}:out", graph.tensors[op.outputs[0]]
 
 
-def scale_tops(calibrated: bytes, factors: dict[str, float]) -> bytes:
-    """A calibrated model with the top of each named tensor's range times its factor (never below its bottom)."""
+def elu_keys(calibrated: bytes) -> list[str]:
+    """The keys of elu_sites, each once, in graph order."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
-    for graph in model.subgraphs:
-        for tensor in graph.tensors:
-            factor = factors.get(tensor.name.decode())
-            if factor is not None and tensor.quantization is not None and tensor.quantization.max is not None:
-                stats = tensor.quantization
-                stats.max = np.maximum(stats.max * factor, stats.min).astype(np.float32)
+    return list(dict.fromkeys(key for key, _ in elu_sites(model)))
+
+
+def scale_tops(calibrated: bytes, factors: dict[str, float]) -> bytes:
+    """A calibrated model with the top of each ELU tensor's range times its key's factor (never below its bottom).
+
+    Keys name layers, so factors searched on the streaming encoder apply to all 3 copies in the whole-window model.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+    for key, tensor in elu_sites(model):
+        factor = factors.get(key)
+        if factor is not None and tensor.quantization is not None and tensor.quantization.max is not None:
+            stats = tensor.quantization
+            stats.max = np.maximum(stats.max * factor, stats.min).astype(np.float32)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
@@ -78,7 +98,7 @@ def search_tops(
 ) -> tuple[bytes, dict[str, float]]:
     """Coordinate search over the ELU tensors' tops: each tensor in graph order, each of TOP_FACTORS, a change kept
     when score (of the calibrated model; higher is closer to float) rises. Returns the model and the factors kept."""
-    names = elu_tensors(calibrated)
+    names = elu_keys(calibrated)
     factors: dict[str, float] = {}
     best = start = score(calibrated)
     for name in names:

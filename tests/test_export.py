@@ -189,7 +189,7 @@ def test_the_range_top_search_lowers_a_top_stretched_by_outliers_and_follows_flo
 
     from fer_edge.export.bundle import feature_closeness
     from fer_edge.export.convert import calibrate_tflite
-    from fer_edge.export.ranges import elu_tensors, search_tops
+    from fer_edge.export.ranges import elu_keys, search_tops
 
     rng = np.random.default_rng(0)
     inputs = keras.Input((16, 16, 1))
@@ -205,8 +205,38 @@ def test_the_range_top_search_lowers_a_top_stretched_by_outliers_and_follows_flo
     score = feature_closeness(faces, model.predict(faces, verbose=0), int8_io=False)
     calibrated = calibrate_tflite(model, calibration, int8_io=False, elu_floor=None)
     tuned, tops = search_tops(calibrated, score, log=lambda _: None)
-    assert tops and set(tops) <= set(elu_tensors(calibrated)) and min(tops.values()) <= 0.6
+    assert tops and set(tops) <= set(elu_keys(calibrated)) and min(tops.values()) <= 0.6
     assert score(tuned) > score(calibrated) + 0.002  # 0.9883 -> 0.99 or more when written
+
+
+def test_range_tops_found_on_the_encoder_apply_to_every_copy_of_its_layers_in_the_whole_window_model():
+    """The search runs on the streaming encoder; keyed by layer, each factor reaches the 3 unrolled copies."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from fer_edge.export.convert import calibrate_tflite
+    from fer_edge.export.ranges import elu_keys, elu_sites, scale_tops
+    from fer_edge.export.twin import streaming_parts, unrolled_twin
+    from fer_edge.train.model import build_model
+
+    twin = unrolled_twin(build_model(5, width=0.0625), 0.0625)
+    encoder, _ = streaming_parts(twin)
+    frames = np.random.default_rng(0).random((4, 3, 48, 48, 1), dtype=np.float32)
+    full = calibrate_tflite(twin, frames, elu_floor=None)
+    keys = elu_keys(calibrate_tflite(encoder, frames.reshape(-1, 48, 48, 1), elu_floor=None))
+    assert keys[:4] == ["elu1:in", "elu1:out", "elu2:in", "elu2:out"] and len(keys) == 16
+
+    def tops(calibrated):
+        model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+        found: dict[str, list[float]] = {}
+        for key, tensor in elu_sites(model):
+            found.setdefault(key, []).append(float(tensor.quantization.max[0]))
+        return found
+
+    before, after = tops(full), tops(scale_tops(full, {"elu3:out": 0.5, "elu6:in": 0.8}))
+    assert all(len(before[key]) == 3 for key in keys)  # each encoder layer has 3 copies in the whole window
+    np.testing.assert_allclose(after["elu3:out"], np.multiply(before["elu3:out"], 0.5), rtol=1e-6)
+    np.testing.assert_allclose(after["elu6:in"], np.multiply(before["elu6:in"], 0.8), rtol=1e-6)
+    assert all(after[key] == before[key] for key in before if key not in ("elu3:out", "elu6:in"))
 
 
 def test_the_range_top_search_needs_training_stills():

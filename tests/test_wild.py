@@ -64,7 +64,9 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     assert "range tops are searched on 24 other training stills" in exported.output  # all 48 minus those
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["calibration"]["tflite_tune_stills"] == 24
-    assert isinstance(manifest["calibration"]["tflite_encoder_range_tops"], dict)
+    tops = manifest["calibration"]["tflite_range_tops"]
+    assert isinstance(tops, dict) and all(key.split(":")[1] in ("in", "out") for key in tops)  # keyed by layer
+    assert (f"encoder's {len(tops)} lowered tops applied to full_int8.tflite" in exported.output) == bool(tops)
     assert manifest["classes"] == [*DEFAULT_CLASSES, "neutral"]
     assert any(i.startswith("neutral/") for i in manifest["calibration"]["ids"])
 
