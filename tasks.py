@@ -192,8 +192,9 @@ def wild() -> None:
     second_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
-    # shipped since 12:40 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30): a third cycle
-    # from that bundle's encoder (recovered from int8), stage 2, 2,000 calibration stills, tops searched on 4,000 more
+    # shipped since 12:40 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30, its tops on the
+    # whole-window file too at 18:50): a third cycle from that bundle's encoder (recovered from int8), stage 2, 2,000
+    # calibration stills, tops searched on 4,000 more
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
     third_cycle = ["--pretrain-from", second, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
     third_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-then30-then30d0.25"]

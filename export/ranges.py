@@ -98,14 +98,14 @@ def search_tops(
 ) -> tuple[bytes, dict[str, float]]:
     """Coordinate search over the ELU tensors' tops: each tensor in graph order, each of TOP_FACTORS, a change kept
     when score (of the calibrated model; higher is closer to float) rises. Returns the model and the factors kept."""
-    names = elu_keys(calibrated)
+    keys = elu_keys(calibrated)
     factors: dict[str, float] = {}
     best = start = score(calibrated)
-    for name in names:
+    for key in keys:
         for factor in TOP_FACTORS:
-            trial = {**factors, name: factor}
+            trial = {**factors, key: factor}
             value = score(scale_tops(calibrated, trial))
             if value > best:
                 best, factors = value, trial
-    log(f"  int8 range tops: {len(factors)} of {len(names)} ELU tensors lowered, score {start:.4f} -> {best:.4f}")
+    log(f"  int8 range tops: {len(factors)} of {len(keys)} ELU tensors lowered, score {start:.4f} -> {best:.4f}")
     return scale_tops(calibrated, factors), factors

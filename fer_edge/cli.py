@@ -172,7 +172,8 @@ def train(
         Path | None,
         typer.Option(
             help="wild: stage-1 folder, reused if it holds an encoder, else trained into "
-            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate> and -from-<folder> when given)."
+            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate>, -j<scale>-<shift>, -er<share> and "
+            "-from-<folder> when given)."
         ),
     ] = None,
     jitter_scale: Annotated[
@@ -295,8 +296,8 @@ def export(
         int,
         typer.Option(
             help="int8 TFLite, runs trained on stills: draw this many training stills (the calibration ones left "
-            "out) and lower the tops of the streaming encoder's int8 ranges where that brings it closer to float "
-            "on them (a few minutes); 0: the calibrated tops."
+            "out) and lower the tops of the encoder's int8 ranges where that brings it closer to float on them "
+            "(a few minutes); the whole-window model gets the same tops. 0: the calibrated tops."
         ),
     ] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,

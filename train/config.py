@@ -66,16 +66,16 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
     config.validate()
     recipe = get_recipe(
         config.recipe,
-        config.epochs,
-        config.batch_size,
-        config.auxiliary_classes,
-        config.pretrain_epochs,
-        config.stills_per_epoch,
-        config.pretrain_dropout,
-        config.pretrain_learning_rate,
-        config.jitter_scale,
-        config.jitter_shift,
-        config.pretrain_erase,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        auxiliary_classes=config.auxiliary_classes,
+        pretrain_epochs=config.pretrain_epochs,
+        stills_per_epoch=config.stills_per_epoch,
+        pretrain_dropout=config.pretrain_dropout,
+        pretrain_learning_rate=config.pretrain_learning_rate,
+        jitter_scale=config.jitter_scale,
+        jitter_shift=config.jitter_shift,
+        pretrain_erase=config.pretrain_erase,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])

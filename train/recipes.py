@@ -147,6 +147,7 @@ RECIPES: dict[str, Recipe] = {
 
 def get_recipe(
     name: str,
+    *,
     epochs: int | None = None,
     batch_size: int | None = None,
     auxiliary_classes: tuple[str, ...] | None = None,
