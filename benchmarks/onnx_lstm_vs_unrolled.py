@@ -42,9 +42,9 @@ def main() -> None:
             float_path, int8_path = Path(scratch) / f"{name}.onnx", Path(scratch) / f"{name}_int8.onnx"
             channel_path = Path(scratch) / f"{name}_int8_per_channel.onnx"
             to_onnx(model, float_path)
-            quantize_onnx(float_path, int8_path, calib.frames)
+            quantize_onnx(float_path, int8_path, calib.frames, per_channel=False)
             quantize_onnx(float_path, channel_path, calib.frames, per_channel=True)
-            variants = (("float32", float_path), ("int8", int8_path), ("int8 per-channel", channel_path))
+            variants = (("float32", float_path), ("int8 per-tensor", int8_path), ("int8 per-channel", channel_path))
             for precision, path in variants:
                 session = open_model(path, threads=1)
                 window = test.frames[:1]

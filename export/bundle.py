@@ -65,7 +65,7 @@ class ExportConfig:
     tie_margin: float = 0.05  # flips where the float model's two classes were closer than this are not counted
     stills: str | None = None  # runs trained on stills: where they are (default: the path in the run's config)
     calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
-    elu_floor: float | None = ELU_FLOOR  # int8 TFLite: bottom of each ELU input's range (export.ranges); None: off
+    elu_floor: float | None = ELU_FLOOR  # int8: bottom of each ELU input's range (export.ranges); None: off
     tune_stills: int = 0  # int8 TFLite encoder: training stills drawn to search its range tops on; 0: no search
     force: bool = False
 
@@ -135,7 +135,8 @@ def convert_part(
     log: Log = print,
 ) -> dict[str, float] | None:
     """Writes one model file. For int8 TFLite: with tune, searches the ELU range tops and returns the factors kept;
-    with tops instead, applies those factors (found on the encoder) to this model's copies of its layers."""
+    with tops instead, applies those factors (found on the encoder) to this model's copies of its layers. int8 ONNX
+    files get the same floor and tops (export.ranges.onnx_elu_overrides)."""
     if fmt == "tflite":
         if calibration is None:
             path.write_bytes(to_tflite(model))
@@ -154,7 +155,9 @@ def convert_part(
     else:
         if not float_path.exists():
             to_onnx(model, float_path)
-        quantize_onnx(float_path, path, calibration)
+        quantize_onnx(float_path, path, calibration, elu_floor=elu_floor, tops=tops)
+        if tops:
+            log(f"  int8 range tops: the TFLite encoder's {len(tops)} lowered tops applied to {path.name}")
     check_onnx(path)
     return None
 
@@ -247,6 +250,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
         "head": (head, calib_features),
     }
     precisions = ("float32", "int8") if config.int8 else ("float32",)
+    onnx_int8 = config.int8 and "onnx" in config.formats
     tune = (
         None
         if probe is None
@@ -256,7 +260,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
 
     with atomic_dir(config.bundle_dir, config.force) as tmp:
         paths: dict[tuple[str, str, str], Path] = {}
-        for fmt in config.formats:
+        for fmt in sorted(config.formats, key=FORMATS.index):  # TFLite first: its searched tops serve ONNX too
             for precision in precisions:
                 for part in ("encoder", "head", "full"):  # the encoder's searched tops apply to the full model
                     model, calibration = inputs[part]
@@ -270,7 +274,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                         config.int8_io,
                         config.elu_floor,
                         tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
-                        tops if (fmt, part, precision) == ("tflite", "full", "int8") else None,
+                        tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
                         log,
                     )
                     tops = searched if searched is not None else tops
@@ -332,6 +336,9 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 # the whole-window model's copies too, '<layer>:in' or '<layer>:out' -> factor
                 "tflite_tune_stills": 0 if probe is None else len(probe),
                 "tflite_range_tops": tops,
+                # the same floor and tops given to the int8 ONNX files (export.ranges.onnx_elu_overrides)
+                "onnx_elu_floor": config.elu_floor if onnx_int8 else None,
+                "onnx_range_tops": tops if onnx_int8 else None,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

@@ -12,6 +12,9 @@ The tops are the calibration sample's largest values. Clipping them all at a per
 ends in a global max pool, whose features are those very maxima), so `search_tops` lowers them one tensor at a time
 and keeps a change only when it brings the int8 model closer to float on other training data. It searches the
 streaming encoder; the factors, keyed by layer, apply as well to the whole-window model's copies of it.
+
+ONNX int8 files get the same two edits (`onnx_elu_overrides`): onnxruntime calibrates, and the edited ranges go back
+to its quantizer as per-tensor overrides.
 """
 
 from __future__ import annotations
@@ -109,3 +112,32 @@ def search_tops(
                 best, factors = value, trial
     log(f"  int8 range tops: {len(factors)} of {len(keys)} ELU tensors lowered, score {start:.4f} -> {best:.4f}")
     return scale_tops(calibrated, factors), factors
+
+
+def onnx_elu_overrides(
+    model, ranges, floor: float | None = ELU_FLOOR, tops: dict[str, float] | None = None
+) -> dict[str, list[dict]]:
+    """onnxruntime `TensorQuantOverrides` giving an ONNX model's ELU tensors the TFLite files' ranges: each ELU input
+    (where the ELU is its sole reader) starts at -floor or above, and each top is times its key's factor in tops.
+
+    model: the onnx.ModelProto quantize_static quantizes (after quant_pre_process, which fuses batch norm into the
+    conv, so an ELU's input is its conv's output); ranges: onnxruntime's calibrated TensorsData for it.
+    """
+    readers = Counter(name for node in model.graph.node for name in node.input)
+    overrides: dict[str, list[dict]] = {}
+    for node in model.graph.node:
+        if node.op_type != "Elu":
+            continue
+        layer = elu_layer(node.output[0])
+        sites = [(f"{layer}:out", node.output[0], None)]
+        if readers[node.input[0]] == 1:
+            sites.insert(0, (f"{layer}:in", node.input[0], floor))
+        for key, name, site_floor in sites:
+            if name not in ranges:
+                continue
+            low, high = (np.float32(value) for value in ranges[name].range_value)
+            if site_floor is not None:
+                low = min(max(low, np.float32(-site_floor)), high)
+            high = max(high * np.float32((tops or {}).get(key, 1.0)), low)
+            overrides[name] = [{"rmin": np.float32(low), "rmax": np.float32(high)}]
+    return overrides

@@ -288,8 +288,8 @@ def export(
     elu_floor: Annotated[
         float,
         typer.Option(
-            help="int8 TFLite: an ELU input's int8 range starts no lower than minus this (ELU is flat there, and the "
-            "steps go where values matter); 0 keeps the calibrated minimum."
+            help="int8 TFLite and ONNX: an ELU input's int8 range starts no lower than minus this (ELU is flat there, "
+            "and the steps go where values matter); 0 keeps the calibrated minimum."
         ),
     ] = ELU_FLOOR,
     tune_stills: Annotated[
@@ -297,7 +297,7 @@ def export(
         typer.Option(
             help="int8 TFLite, runs trained on stills: draw this many training stills (the calibration ones left "
             "out) and lower the tops of the encoder's int8 ranges where that brings it closer to float on them "
-            "(a few minutes); the whole-window model gets the same tops. 0: the calibrated tops."
+            "(a few minutes); the whole-window model and the int8 ONNX files get the same tops. 0: the calibrated tops."
         ),
     ] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,

@@ -48,6 +48,7 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert manifest.preprocess["size"] == 48 and manifest.preprocess["value_range"] == [0.0, 1.0]
     assert manifest.calibration["count"] == len(split.train)
     assert manifest.calibration["tflite_elu_floor"] == ELU_FLOOR
+    assert manifest.calibration["onnx_elu_floor"] == ELU_FLOOR  # the bundle has int8 ONNX files
     assert set(manifest.calibration["ids"]) <= set(split.train)
     assert not set(manifest.calibration["ids"]) & set(split.test)
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
@@ -239,6 +240,77 @@ def test_range_tops_found_on_the_encoder_apply_to_every_copy_of_its_layers_in_th
     assert all(after[key] == before[key] for key in before if key not in ("elu3:out", "elu6:in"))
 
 
+def _onnx_elu_model(rng):
+    """A conv feeding an ELU feeding a 1x1 conv (so both ELU tensors are int8)."""
+    import keras
+
+    inputs = keras.Input((16, 16, 1))
+    conv, mix = keras.layers.Conv2D(4, 3, padding="same"), keras.layers.Conv2D(2, 1)
+    outputs = keras.layers.Flatten()(mix(keras.layers.Activation("elu", name="elu1")(conv(inputs))))
+    model = keras.Model(inputs, outputs)
+    conv.set_weights([np.abs(rng.normal(0, 1, (3, 3, 1, 4))).astype(np.float32), np.full(4, -1, np.float32)])
+    mix.set_weights([rng.normal(0, 1, (1, 1, 4, 2)).astype(np.float32), np.zeros(2, np.float32)])
+    return model, conv
+
+
+def _elu_scales(path):
+    """(input scale, output scale) of the one ELU in an int8 ONNX file, traced through its QDQ pairs."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    made_by = {out: node for node in graph.node for out in node.output}
+    elu = next(node for node in graph.node if node.op_type == "Elu")
+    dequantize = made_by[elu.input[0]]
+    quantize_in = made_by[dequantize.input[0]]
+    quantize_out = next(n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == elu.output[0])
+    assert dequantize.op_type == "DequantizeLinear" and quantize_in.op_type == "QuantizeLinear"
+    return float(constants[quantize_in.input[1]]), float(constants[quantize_out.input[1]])
+
+
+def test_the_elu_floor_reaches_int8_onnx_and_brings_it_closer_to_float(tmp_path):
+    """The TFLite test above, in ONNX: outliers drive the ELU's input far below zero in calibration only."""
+    from fer_edge.export.convert import quantize_onnx, to_onnx
+
+    rng = np.random.default_rng(0)
+    model, conv = _onnx_elu_model(rng)
+    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
+    calibration[:2] *= -20
+    faces = rng.random((16, 16, 16, 1), dtype=np.float32)
+    assert conv(calibration).numpy().min() < -50 and conv(faces).numpy().min() > -4  # the premise
+    float_path = tmp_path / "m_float32.onnx"
+    to_onnx(model, float_path)
+    reference = open_model(float_path).run(faces)
+
+    def quantized(name, **edits):
+        path = tmp_path / name
+        quantize_onnx(float_path, path, calibration, **edits)
+        return path
+
+    plain, floored = quantized("plain.onnx", elu_floor=None), quantized("floored.onnx", elu_floor=4.0)
+    errors = [float(np.mean(np.abs(open_model(p).run(faces) - reference))) for p in (plain, floored)]
+    assert errors[1] < 0.5 * errors[0], errors
+    (plain_in, plain_out), (floored_in, floored_out) = _elu_scales(plain), _elu_scales(floored)
+    assert floored_in < 0.5 * plain_in and np.isclose(floored_out, plain_out)  # from -4 up, not from below -50
+
+
+def test_range_tops_apply_to_int8_onnx_by_layer_key(tmp_path):
+    """A factor keyed 'elu1:out' scales exactly that tensor's int8 range in the ONNX file."""
+    from fer_edge.export.convert import quantize_onnx, to_onnx
+
+    rng = np.random.default_rng(1)
+    model, _ = _onnx_elu_model(rng)
+    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
+    float_path = tmp_path / "m_float32.onnx"
+    to_onnx(model, float_path)
+    quantize_onnx(float_path, tmp_path / "a.onnx", calibration, elu_floor=None)
+    quantize_onnx(float_path, tmp_path / "b.onnx", calibration, elu_floor=None, tops={"elu1:out": 0.5})
+    (in_before, out_before), (in_after, out_after) = _elu_scales(tmp_path / "a.onnx"), _elu_scales(tmp_path / "b.onnx")
+    assert out_after < 0.6 * out_before  # the top halved; the bottom (near -1) stays
+    assert np.isclose(in_after, in_before)  # 'elu1:in' was not named
+
+
 def test_the_range_top_search_needs_training_stills():
     from fer_edge.errors import UsageError
     from fer_edge.export.bundle import ExportConfig, tuning_stills
@@ -322,3 +394,21 @@ def test_int8_onnx_weights_use_7_bits_against_saturation_on_x86_without_vnni(bun
     weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
     weights = [w for w in weights if w.size > 1]  # zero points are scalars
     assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+
+
+def test_int8_onnx_conv_weights_have_one_scale_per_output_channel(bundle):
+    """Per-tensor weights lost the float class on 1 face in 10 of the wild model (docs/export.md)."""
+    import onnx
+    from onnx import numpy_helper
+
+    _, _, out, _ = bundle
+    graph = onnx.load(str(out / "encoder_int8.onnx")).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    made_by = {name: node for node in graph.node for name in node.output}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convs) == 8
+    for conv in convs:
+        dequantize = made_by[conv.input[1]]
+        weights = constants[dequantize.input[0]]
+        assert dequantize.op_type == "DequantizeLinear"
+        assert constants[dequantize.input[1]].shape == (weights.shape[0],) and weights.shape[0] > 1
