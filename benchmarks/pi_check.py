@@ -226,6 +226,21 @@ def install_wheels(cache: Path, runtime: str) -> Path:
     return site
 
 
+def installed_layout(folder: Path) -> Path:
+    """`folder`, remade: a fer_edge package laid out as pip installs it (the repo's fer_edge/ with train/ and export/
+    inside, pyproject's package-dir mapping), made of symlinks to the working tree, for the emulated PYTHONPATH."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    package = folder / "fer_edge"
+    package.mkdir(parents=True)
+    for entry in (REPO / "fer_edge").iterdir():
+        if entry.name != "__pycache__":
+            (package / entry.name).symlink_to(entry)
+    for wing in ("train", "export"):
+        (package / wing).symlink_to(REPO / wing)
+    return folder
+
+
 def emulate(
     root: Path,
     site: Path,
@@ -237,7 +252,10 @@ def emulate(
 ) -> subprocess.CompletedProcess:
     """Run the emulated python3.11 with `args`; with `cpuinfo`, that file is its /proc/cpuinfo."""
     qemu = shutil.which(emulator)
-    env = {**os.environ, "QEMU_CPU": cpu, "PYTHONPATH": f"{site}:{REPO}", "PYTHONNOUSERSITE": "1"}
+    # the package as pip lays it out (the CLI imports fer_edge.export), and not the repo's own folder from the cwd
+    layout = installed_layout(site.parent / "layout")
+    paths = {"PYTHONPATH": f"{site}:{layout}", "PYTHONNOUSERSITE": "1", "PYTHONSAFEPATH": "1"}
+    env = {**os.environ, "QEMU_CPU": cpu, **paths}
     command = [qemu, "-L", str(root), str(root / "usr" / "bin" / "python3.11"), *args]
     if cpuinfo is not None:
         command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(cpuinfo), *command]

@@ -105,6 +105,7 @@ def test_the_bound_cpuinfo_wraps_the_emulator_in_a_private_mount_namespace(monke
     assert command[:3] == ["unshare", "-m", "sh"] and "mount --bind" in command[4]
     assert command[5] == str(tmp_path / "cpuinfo") and command[6] == "/usr/bin/qemu-aarch64-static"
     assert command[-2:] == ["-c", "pass"] and seen["env"]["QEMU_CPU"] == "cortex-a72"
+    assert seen["env"]["PYTHONSAFEPATH"] == "1" and seen["env"]["PYTHONPATH"].endswith(str(tmp_path / "layout"))
     pi_check.emulate(tmp_path, tmp_path / "site", "cortex-a72", ["-c", "pass"])
     assert seen["command"][0] == "/usr/bin/qemu-aarch64-static"
 
@@ -148,3 +149,24 @@ def test_the_detector_check_runs_the_same_script_as_the_emulated_side(real_ck48,
         {"cpu": "cortex-a72", "runtime": "ai-edge-litert", "status": "passed", "detector": result}
     )
     assert lines[1] == "  blazeface on the clip: 12/12 frames with the same faces (x86 6, arm64 6), min IoU 1.00"
+
+
+def test_the_emulated_side_imports_the_package_as_installed_train_and_export_included(tmp_path):
+    """The repo keeps train/ and export/ beside fer_edge/; pip installs them inside it, and the CLI imports one."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    layout = pi_check.installed_layout(tmp_path / "layout")
+    code = "import fer_edge.cli, fer_edge.export.ranges as r, fer_edge.train as t; print(r.__file__); print(t.__file__)"
+    # -S: no .pth files, so this venv's editable install cannot find them for it; the libraries come from PYTHONPATH,
+    # as on the emulated side
+    path = f"{layout}:{sysconfig.get_paths()['purelib']}"
+    command = [sys.executable, "-S", "-c", code]  # run from the repo: PYTHONSAFEPATH keeps its fer_edge/ out
+    done = subprocess.run(command, env={"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+    assert done.stdout.decode().split() == [
+        str(layout / "fer_edge" / "export" / "ranges.py"),
+        str(layout / "fer_edge" / "train" / "__init__.py"),
+    ]
+    assert pi_check.installed_layout(tmp_path / "layout") == layout  # remade in place
