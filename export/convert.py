@@ -91,9 +91,11 @@ def quantize_onnx(
     weights with an instruction whose pairwise int16 sums saturate, which full-range weights reach;
     benchmarks/onnx_weight_range.py measured 1.9x and 2.7x smaller mean probability differences from Keras on training
     sequences (widths 0.5, 0.25) with 7-bit weights, and arm64 (no such instruction) was close without them.
-    Per-channel weights: batch norm, folded into each conv by quant_pre_process, spreads its channels' weight scales far
-    apart; on the shipped `wild` run's training stills a per-tensor int8 encoder kept the float class on 90.5 %,
-    a per-channel one on 98.3 % at the same speed (benchmarks/onnx_ranges.py, docs/export.md).
+    Per-channel conv weights: batch norm, folded into each conv by quant_pre_process, spreads its channels' weight
+    scales far apart; on the shipped `wild` run's training stills a per-tensor int8 encoder kept the float class on
+    90.5 %, a per-channel one on 98.3 % at the same speed (benchmarks/onnx_ranges.py, docs/export.md). The LSTM's
+    matrix products keep per-tensor weights: onnxruntime ran the head 8x slower with per-channel ones (2.85 against
+    0.33 ms per window, 1 thread, the AMD EPYC).
     """
     import onnx
     from onnxruntime.quantization import (
@@ -118,13 +120,18 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-        overrides = {}
-        has_elu = any(node.op_type == "Elu" for node in onnx.load(str(prepared)).graph.node)
-        if has_elu and (elu_floor is not None or tops):
+        graph = onnx.load(str(prepared)).graph
+        constants = {tensor.name for tensor in graph.initializer}
+        overrides = {  # a per-tensor override keeps a weight per-tensor when per_channel is on
+            node.input[1]: [{"reduce_range": reduce_range}]
+            for node in graph.node
+            if node.op_type in ("MatMul", "Gemm") and node.input[1] in constants
+        }
+        if any(node.op_type == "Elu" for node in graph.node) and (elu_floor is not None or tops):
             # the calibrated ranges are read here, edited, and handed back; quantize_static calibrates again
             calibrator = create_calibrator(prepared, augmented_model_path=str(Path(scratch) / "augmented.onnx"))
             calibrator.collect_data(Reader())
-            overrides = onnx_elu_overrides(onnx.load(str(prepared)), calibrator.compute_data(), elu_floor, tops)
+            overrides |= onnx_elu_overrides(onnx.load(str(prepared)), calibrator.compute_data(), elu_floor, tops)
         quantize_static(
             str(prepared),
             str(path),
