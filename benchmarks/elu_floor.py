@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,29 @@ from fer_edge.export.twin import streaming_parts, unrolled_twin
 from fer_edge.metrics import parity
 
 FLOORS = (None, 2.0, 3.0, 4.0, 5.0, 6.0)
+
+
+def closeness(
+    features: np.ndarray, reference: np.ndarray, decided: np.ndarray, classify: Callable[[np.ndarray], np.ndarray]
+) -> dict:
+    """How an int8 encoder's features follow the float ones on the probe: the cosine's median and 5th percentile, and
+    how often the float head (classify) keeps the class it picks from float features (decided)."""
+    cosine = feature_cosines(features, reference)
+    check = parity(classify(features), decided, decided.argmax(1))
+    return {
+        "cosine_median": float(np.median(cosine)),
+        "cosine_p5": float(np.percentile(cosine, 5)),
+        "agreement": check["agreement_with_keras"],
+        "agreement_beyond_ties": check["agreement_beyond_ties"],
+    }
+
+
+def write_report(out: Path, lines: list[str], payload: dict) -> None:
+    """table.md (the lines) and table.json (the payload) into out, replaced whole; the table printed."""
+    with atomic_dir(out, force=True) as tmp:
+        (tmp / "table.md").write_text("\n".join(lines) + "\n")
+        (tmp / "table.json").write_text(json.dumps(payload, indent=1))
+    print("\n".join(lines))
 
 
 def main() -> None:
@@ -59,17 +83,7 @@ def main() -> None:
             path = Path(scratch) / "encoder.tflite"
             path.write_bytes(to_tflite(encoder, calibration.images, elu_floor=floor))
             features = open_model(path, threads=1).run(probe.images)
-            cosine = feature_cosines(features, reference)
-            check = parity(classify(features), decided, decided.argmax(1))
-            rows.append(
-                {
-                    "elu_floor": floor,
-                    "cosine_median": float(np.median(cosine)),
-                    "cosine_p5": float(np.percentile(cosine, 5)),
-                    "agreement": check["agreement_with_keras"],
-                    "agreement_beyond_ties": check["agreement_beyond_ties"],
-                }
-            )
+            rows.append({"elu_floor": floor, **closeness(features, reference, decided, classify)})
             print(f"floor {floor}: cosine median {rows[-1]['cosine_median']:.4f}, 5th pct {rows[-1]['cosine_p5']:.4f}")
 
     lines = [
@@ -85,10 +99,7 @@ def main() -> None:
             f"| {floor} | {row['cosine_median']:.4f} | {row['cosine_p5']:.4f} | {row['agreement']:.1%} | "
             f"{row['agreement_beyond_ties']:.1%} |"
         )
-    with atomic_dir(args.out, force=True) as tmp:
-        (tmp / "table.md").write_text("\n".join(lines) + "\n")
-        (tmp / "table.json").write_text(json.dumps({"run": str(args.run), "probe": len(probe), "rows": rows}, indent=1))
-    print("\n".join(lines))
+    write_report(args.out, lines, {"run": str(args.run), "probe": len(probe), "rows": rows})
 
 
 if __name__ == "__main__":

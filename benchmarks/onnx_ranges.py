@@ -12,30 +12,25 @@ float head, fed int8 features, picks the class it picks from float ones. One thr
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from fer_edge.atomic import atomic_dir
 from fer_edge.backends import open_model
 from fer_edge.bench.suite import machine_info
-from fer_edge.export.bundle import (
-    ExportConfig,
-    calibration_stills,
-    feature_cosines,
-    load_matching_data,
-    tuning_stills,
-)
+from fer_edge.export.bundle import ExportConfig, calibration_stills, load_matching_data, tuning_stills
 from fer_edge.export.calibration import calibration_set
 from fer_edge.export.convert import quantize_onnx, to_onnx
 from fer_edge.export.ranges import ELU_FLOOR
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import streaming_parts, unrolled_twin
 from fer_edge.manifest import read_manifest
-from fer_edge.metrics import parity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from elu_floor import closeness, write_report  # noqa: E402 - the TFLite floor's benchmark scores the same way
 
 
 def main() -> None:
@@ -49,8 +44,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--weights",
-        default="per-tensor-7",
-        help="comma-separated weight kinds tried with floor + tops beyond per-tensor 7-bit (the export's): "
+        default="",
+        help="comma-separated weight kinds also tried with floor + tops (the first three rows are per-tensor 7-bit): "
         "per-channel-7, per-channel-8, per-tensor-8",
     )
     parser.add_argument("--out", type=Path, default=Path("reports/onnx-ranges"))
@@ -77,9 +72,8 @@ def main() -> None:
         "floor + tops": (ELU_FLOOR, tops, False, True),
     }
     for kind in filter(None, args.weights.split(",")):
-        if kind != "per-tensor-7":
-            granularity, bits = kind.rsplit("-", 1)
-            variants[f"floor + tops, {kind}-bit weights"] = (ELU_FLOOR, tops, granularity == "per-channel", bits == "7")
+        granularity, bits = kind.rsplit("-", 1)
+        variants[f"floor + tops, {kind}-bit weights"] = (ELU_FLOOR, tops, granularity == "per-channel", bits == "7")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         float_path, int8_path = Path(scratch) / "encoder_float32.onnx", Path(scratch) / "encoder_int8.onnx"
@@ -103,17 +97,12 @@ def main() -> None:
                 started = time.perf_counter()
                 model.run(image[None])
                 times.append(time.perf_counter() - started)
-            cosine = feature_cosines(features, reference)
-            check = parity(classify(features), decided, decided.argmax(1))
             rows.append(
                 {
                     "variant": name,
                     "elu_floor": floor,
                     "tops": factors,
-                    "cosine_median": float(np.median(cosine)),
-                    "cosine_p5": float(np.percentile(cosine, 5)),
-                    "agreement": check["agreement_with_keras"],
-                    "agreement_beyond_ties": check["agreement_beyond_ties"],
+                    **closeness(features, reference, decided, classify),
                     "per_channel": per_channel,
                     "weight_bits": 7 if seven_bits else 8,
                     "ms_p50": 1000 * float(np.median(times[10:])),
@@ -134,10 +123,7 @@ def main() -> None:
             f"| {row['variant']} | {row['cosine_median']:.4f} | {row['cosine_p5']:.4f} | {row['agreement']:.1%} | "
             f"{row['agreement_beyond_ties']:.1%} | {row['ms_p50']:.2f} |"
         )
-    with atomic_dir(args.out, force=True) as tmp:
-        (tmp / "table.md").write_text("\n".join(lines) + "\n")
-        (tmp / "table.json").write_text(json.dumps({"run": str(args.run), "probe": len(probe), "rows": rows}, indent=1))
-    print("\n".join(lines))
+    write_report(args.out, lines, {"run": str(args.run), "probe": len(probe), "rows": rows})
 
 
 if __name__ == "__main__":
