@@ -120,7 +120,8 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-        graph = onnx.load(str(prepared)).graph
+        model = onnx.load(str(prepared))
+        graph = model.graph
         constants = {tensor.name for tensor in graph.initializer}
         overrides = {  # a per-tensor override keeps a weight per-tensor when per_channel is on
             node.input[1]: [{"reduce_range": reduce_range}]
@@ -131,7 +132,7 @@ def quantize_onnx(
             # the calibrated ranges are read here, edited, and handed back; quantize_static calibrates again
             calibrator = create_calibrator(prepared, augmented_model_path=str(Path(scratch) / "augmented.onnx"))
             calibrator.collect_data(Reader())
-            overrides |= onnx_elu_overrides(onnx.load(str(prepared)), calibrator.compute_data(), elu_floor, tops)
+            overrides |= onnx_elu_overrides(model, calibrator.compute_data(), elu_floor, tops)
         quantize_static(
             str(prepared),
             str(path),
