@@ -158,6 +158,13 @@ def train(
             "(random erasing; 0 = off, the recipe's)."
         ),
     ] = None,
+    pretrain_mixup: Annotated[
+        float | None,
+        typer.Option(
+            help="wild: mixup in stage 1, the alpha of Beta(alpha, alpha): each still blended with another of its "
+            "batch, targets alike (0 = off, the recipe's; 0.2 is usual)."
+        ),
+    ] = None,
     pretrain_from: Annotated[
         Path | None,
         typer.Option(
@@ -172,8 +179,8 @@ def train(
         Path | None,
         typer.Option(
             help="wild: stage-1 folder, reused if it holds an encoder, else trained into "
-            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate>, -j<scale>-<shift>, -er<share> and "
-            "-from-<folder> when given)."
+            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate>, -j<scale>-<shift>, -er<share>, "
+            "-mix<alpha> and -from-<folder> when given)."
         ),
     ] = None,
     jitter_scale: Annotated[
@@ -226,6 +233,7 @@ def train(
         pretrain_dropout=pretrain_dropout,
         pretrain_learning_rate=pretrain_lr,
         pretrain_erase=pretrain_erase,
+        pretrain_mixup=pretrain_mixup,
         jitter_scale=jitter_scale,
         jitter_shift=jitter_shift,
         pretrain_from=str(pretrain_from) if pretrain_from else None,

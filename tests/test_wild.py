@@ -192,3 +192,50 @@ def test_stage_one_erases_a_rectangle_of_the_given_share_of_stills_and_names_its
     assert refused.exit_code == 2 and "--pretrain-erase" in refused.output and "not seed" in refused.output
     too_many = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(tmp_path), "--pretrain-erase", "2"])
     assert too_many.exit_code == 2 and "pretrain_erase 2.0 must be in [0, 1]" in too_many.output
+
+
+def test_stage_one_mixup_blends_faces_targets_and_weights_alike(synthetic_ck48, synthetic_stills, tmp_path):
+    import keras
+
+    from fer_edge.stills import load_stills
+    from fer_edge.train.config import TrainConfig, encoder_dir
+    from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder, still_batches
+    from fer_edge.train.recipes import get_recipe
+
+    # each face is flat at its own class's grey, so a blend can be read back from any pixel
+    labels = np.arange(64) % 4
+    faces = Stills(
+        np.repeat(((labels + 1) / 5).astype(np.float32), 48 * 48).reshape(64, 48, 48, 1),
+        labels,
+        np.arange(64).astype(str),
+        tuple("abcd"),
+    )
+
+    def batch(alpha):
+        config = PretrainConfig(augment=False, mixup=alpha, batch_size=64, class_weighting="sqrt")
+        return [t.numpy() for t in next(iter(still_batches(faces, config)))]
+
+    images, targets, weights = batch(0.0)
+    assert np.array_equal(targets.max(1), np.ones(64)) and np.allclose(images[:, 0, 0, 0], (targets.argmax(1) + 1) / 5)
+    images, targets, weights = batch(0.4)
+    assert np.allclose(targets.sum(1), 1) and targets.max(1).min() >= 0.5 - 1e-6
+    assert (targets.max(1) < 0.99).sum() > 32  # most faces are blends at alpha 0.4
+    assert np.allclose(images[:, 0, 0, 0], targets @ ((np.arange(4) + 1) / 5), atol=1e-5)  # face and target alike
+    assert np.allclose(images.std(axis=(1, 2, 3)), 0, atol=1e-6)  # the blend is of whole faces
+    assert weights.min() > 0
+
+    config = TrainConfig(recipe="wild", width=0.5)
+    assert encoder_dir(config, get_recipe("wild", pretrain_mixup=0.2)).name == "stills-w0.5-e50-d0.5-mix0.2"
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    refused = CliRunner().invoke(app, [*base, "--pretrain-mixup", "0.2"])
+    assert refused.exit_code == 2 and "--pretrain-mixup" in refused.output and "not seed" in refused.output
+    negative = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(tmp_path), "--pretrain-mixup", "-1"])
+    assert negative.exit_code == 2 and "pretrain_mixup -1.0 must be at least 0" in negative.output
+
+    # Keras trains on the blended batches (soft targets) and records the setting
+    train = load_stills(synthetic_stills, "train")
+    record = pretrain_encoder(
+        train, None, PretrainConfig(width=0.0625, epochs=1, batch_size=16, mixup=0.2), tmp_path / "s", log=print
+    )
+    assert record["config"]["mixup"] == 0.2 and np.isfinite(record["seconds_per_epoch"])
+    keras.backend.clear_session()

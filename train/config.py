@@ -39,6 +39,7 @@ class TrainConfig:
     jitter_scale: float | None = None  # None: the recipe's
     jitter_shift: float | None = None  # None: the recipe's
     pretrain_erase: float | None = None  # None: the recipe's
+    pretrain_mixup: float | None = None  # None: the recipe's
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
@@ -76,6 +77,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         jitter_scale=config.jitter_scale,
         jitter_shift=config.jitter_shift,
         pretrain_erase=config.pretrain_erase,
+        pretrain_mixup=config.pretrain_mixup,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -145,7 +147,9 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
     jitter = "" if recipe.jitter == Jitter() else f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}"
     erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
-    return Path("runs") / f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{start}"
+    mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
+    name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{start}"
+    return Path("runs") / name
 
 
 def auxiliary_in_data(config: TrainConfig, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -22,7 +22,7 @@ import tensorflow as tf
 from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.stills import Stills
-from fer_edge.train.augment import Jitter, augment_sequences
+from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.config import ENCODER_FILE
 from fer_edge.train.model import build_encoder
 
@@ -44,6 +44,7 @@ class PretrainConfig:
     augment: bool = True  # train.augment.Jitter on each still
     jitter: Jitter = Jitter()  # its ranges
     erase: float = 0.0  # share of stills with a random rectangle (2-33 % of the face) replaced by noise; 0 = off
+    mixup: float = 0.0  # alpha of Beta(alpha, alpha): each still blended with a partner from its batch; 0 = off
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
     init_from: str | None = None  # a stage-1 folder whose encoder weights this stage starts from (else random)
@@ -65,10 +66,12 @@ def class_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
 
 
 def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
-    """Shuffled, augmented batches of (image, one-hot, weight): the sequences' Jitter, then random erasing.
+    """Shuffled, augmented batches of (image, one-hot, weight): the sequences' Jitter, random erasing, then mixup.
 
     Random erasing (Zhong et al. 2017, keras.layers.RandomErasing) hides part of some faces, as hands, glasses
-    or hair do, so that no single region decides the class.
+    or hair do, so that no single region decides the class. Mixup (`train.augment.mixup`, the same blend stage 2
+    uses) trains on blends of two faces with blended targets, which keeps the classifier from being sure where
+    the data says nothing.
     """
     targets = keras.utils.to_categorical(stills.labels, len(stills.classes)).astype(np.float32)
     weights = class_weights(stills.labels, len(stills.classes), config.class_weighting)
@@ -92,6 +95,18 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
             factor=(config.erase, config.erase), value_range=(0.0, 1.0), seed=config.seed, dtype="float32"
         )
         batches = batches.map(lambda images, targets, weights: (eraser(images, training=True), targets, weights))
+    if config.mixup:
+        blend_rng = np.random.default_rng([config.seed, 1])
+
+        def blend(images, targets, weights):
+            blended = tf.numpy_function(
+                lambda x, t, w: mixup(x, t, w, blend_rng, config.mixup),
+                [images, targets, weights],
+                (tf.float32, tf.float32, tf.float32),
+            )
+            return tuple(tf.ensure_shape(b, a.shape) for b, a in zip(blended, (images, targets, weights), strict=True))
+
+        batches = batches.map(blend, num_parallel_calls=1, deterministic=True)
     return batches.prefetch(2)
 
 

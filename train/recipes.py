@@ -36,6 +36,7 @@ class Recipe:
     pretrain_dropout: float = 1.0  # stage 1: scale on the encoder's pool dropouts
     pretrain_learning_rate: float = 2e-3  # stage 1: Adam's peak rate (warm-up, then half a cosine)
     pretrain_erase: float = 0.0  # stage 1: share of stills with a random rectangle replaced by noise; 0 = off
+    pretrain_mixup: float = 0.0  # stage 1: mixup's alpha (each still blended with a partner from its batch); 0 = off
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
@@ -56,6 +57,7 @@ class Recipe:
                 ("pretrain_dropout", self.pretrain_dropout, 0 <= self.pretrain_dropout <= 2, "must be in [0, 2]"),
                 ("pretrain_learning_rate", self.pretrain_learning_rate, self.pretrain_learning_rate > 0, "must be > 0"),
                 ("pretrain_erase", self.pretrain_erase, 0 <= self.pretrain_erase <= 1, "must be in [0, 1]"),
+                ("pretrain_mixup", self.pretrain_mixup, self.pretrain_mixup >= 0, "must be at least 0"),
                 (
                     "precision",
                     self.precision,
@@ -158,6 +160,7 @@ def get_recipe(
     jitter_scale: float | None = None,
     jitter_shift: float | None = None,
     pretrain_erase: float | None = None,
+    pretrain_mixup: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -172,12 +175,13 @@ def get_recipe(
         "jitter_scale": jitter_scale,
         "jitter_shift": jitter_shift,
         "pretrain_erase": pretrain_erase,
+        "pretrain_mixup": pretrain_mixup,
     }
-    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase)
+    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase, pretrain_mixup)
     if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):
         raise UsageError(
-            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase and --stills-per-epoch are for "
-            "recipes that train on stills, "
+            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase, --pretrain-mixup and "
+            "--stills-per-epoch are for recipes that train on stills, "
             f"not {name}"
         )
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

@@ -513,6 +513,7 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         init_from=start,
         jitter=recipe.jitter,
         erase=recipe.pretrain_erase,
+        mixup=recipe.pretrain_mixup,
     )
     log(f"stage 1: training the per-frame CNN on stills into {folder}")
     pretrain_encoder(stills.train, stills.val, wanted, folder, log)
