@@ -14,8 +14,9 @@
     python3 tasks.py wild       the shipped default: the wild recipe at width 0.5 on CK+48 and FER2013 (stage 1 about
                                 100 min, stage 2 about 13 min on 2 cores), then its stage 1 continued (about 55 min)
                                 and a second stage 2, exported int8; then a third stage-1 cycle from that bundle's
-                                encoder (about 60 min) and a third stage 2, exported int8; and the comparison table
-                                (about 4.5 h in all)
+                                encoder (about 60 min) and a third stage 2, exported int8; then a fourth stage-1
+                                cycle from the third's, with mixup (about 70 min), and a fourth stage 2, exported
+                                int8; and the comparison table (about 6 h in all)
                                 (FER= names the fer package's emotion_model_quantized.tflite to add its row)
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48), STILLS=/path/to/FER2013 the still images
@@ -179,7 +180,7 @@ def test() -> None:
 
 
 def wild() -> None:
-    """The shipped default's runs (docs/wild.md): the recipe, a second and a third stage-1 cycle, int8, the table."""
+    """The shipped default's runs (docs/wild.md): the recipe, three more stage-1 cycles, int8, the table."""
     setup()
     # the wild recipe as it stands (the default shipped until 2026-12-01 07:00), the comparison row
     previous, first_stage = "runs/wild-w0.5-e50d0.5", "runs/stills-w0.5-e50-d0.5"
@@ -192,17 +193,24 @@ def wild() -> None:
     second_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
-    # shipped since 12:40 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30, its tops on the
-    # whole-window file too at 18:50): a third cycle from that bundle's encoder (recovered from int8), stage 2, 2,000
-    # calibration stills, tops searched on 4,000 more
+    # shipped 12:40 to 2026-12-02 01:05 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30,
+    # its tops on the whole-window file too at 18:50): a third cycle from that bundle's encoder (recovered from int8),
+    # stage 2, 2,000 calibration stills, tops searched on 4,000 more
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
     third_cycle = ["--pretrain-from", second, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
     third_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-then30-then30d0.25"]
     fer_edge("train", *recipe, *third_cycle, "--out", third_run, "--force")
     tuned = ["--calib-stills", "2000", "--tune-stills", "4000"]
     fer_edge("export", third_run, "--int8", "--data", DATA, *tuned, "--out", third, "--force")
+    # shipped since 2026-12-02 01:05: a fourth cycle from the third's stage 1, with mixup, then stage 2
+    fourth_run, fourth = "runs/wild-w0.5-then30x3-mix0.2", "bundles/wild-w0.5-then30x3-mix0.2"
+    fourth_cycle = ["--pretrain-from", "runs/stills-w0.5-then30-then30d0.25", "--pretrain-epochs", "30"]
+    fourth_cycle += ["--pretrain-dropout", "0.25", "--pretrain-lr", "1e-3", "--pretrain-mixup", "0.2"]
+    fourth_cycle += ["--encoder", "runs/stills-w0.5-then30x3-mix0.2"]
+    fer_edge("train", *recipe, *fourth_cycle, "--out", fourth_run, "--force")
+    fer_edge("export", fourth_run, "--int8", "--data", DATA, *tuned, "--out", fourth, "--force")
     reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []
-    table = [third, second, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
+    table = [fourth, third, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
     run(str(BIN / "python"), "benchmarks/wild_table.py", *table, "--out", "reports/wild-table")
 
 
