@@ -69,9 +69,9 @@ def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
     """Shuffled, augmented batches of (image, one-hot, weight): the sequences' Jitter, random erasing, then mixup.
 
     Random erasing (Zhong et al. 2017, keras.layers.RandomErasing) hides part of some faces, as hands, glasses
-    or hair do, so that no single region decides the class. Mixup (`train.augment.mixup`, the same blend stage 2
-    uses) trains on blends of two faces with blended targets, which keeps the classifier from being sure where
-    the data says nothing.
+    or hair do, so that no single region decides the class. Mixup (`train.augment.mixup`, the blend the recipes'
+    `mixup` option applies to sequences) trains on blends of two faces with blended targets, which keeps the
+    classifier from being sure where the data says nothing.
     """
     targets = keras.utils.to_categorical(stills.labels, len(stills.classes)).astype(np.float32)
     weights = class_weights(stills.labels, len(stills.classes), config.class_weighting)
