@@ -161,10 +161,32 @@ def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck
     assert not (tmp_path / "r").exists()
 
 
-def test_stage_one_erases_a_rectangle_of_the_given_share_of_stills_and_names_its_folder(synthetic_ck48, tmp_path):
+@pytest.mark.parametrize(
+    "option, good, suffix, bad, complaint",
+    [
+        ("erase", "0.5", "-er0.5", "2", "pretrain_erase 2.0 must be in [0, 1]"),
+        ("mixup", "0.2", "-mix0.2", "-1", "pretrain_mixup -1.0 must be at least 0"),
+    ],
+)
+def test_stage_one_options_name_their_folder_and_are_refused_outside_wild_or_out_of_range(
+    synthetic_ck48, tmp_path, option, good, suffix, bad, complaint
+):
     from fer_edge.train.config import TrainConfig, encoder_dir
-    from fer_edge.train.pretrain import PretrainConfig, still_batches
     from fer_edge.train.recipes import get_recipe
+
+    recipe = get_recipe("wild", **{f"pretrain_{option}": float(good)})
+    assert encoder_dir(TrainConfig(recipe="wild", width=0.5), recipe).name == f"stills-w0.5-e50-d0.5{suffix}"
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    refused = CliRunner().invoke(app, [*base, f"--pretrain-{option}", good])
+    assert refused.exit_code == 2 and f"--pretrain-{option}" in refused.output and "not seed" in refused.output
+    wild = [*base, "--recipe", "wild", "--stills", str(tmp_path)]
+    out_of_range = CliRunner().invoke(app, [*wild, f"--pretrain-{option}", bad])
+    assert out_of_range.exit_code == 2 and complaint in out_of_range.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_stage_one_erases_a_rectangle_of_the_given_share_of_stills():
+    from fer_edge.train.pretrain import PretrainConfig, still_batches
 
     faces = Stills(
         np.full((64, 48, 48, 1), 0.5, np.float32), np.arange(64) % 4, np.arange(64).astype(str), tuple("abcd")
@@ -185,22 +207,12 @@ def test_stage_one_erases_a_rectangle_of_the_given_share_of_stills_and_names_its
     assert images.min() >= 0 and images.max() <= 1
     assert 16 <= erased(0.5)[1].any(axis=(1, 2)).sum() <= 48  # about half of 64
 
-    config = TrainConfig(recipe="wild", width=0.5)
-    assert encoder_dir(config, get_recipe("wild", pretrain_erase=0.5)).name == "stills-w0.5-e50-d0.5-er0.5"
-    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
-    refused = CliRunner().invoke(app, [*base, "--pretrain-erase", "0.5"])
-    assert refused.exit_code == 2 and "--pretrain-erase" in refused.output and "not seed" in refused.output
-    too_many = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(tmp_path), "--pretrain-erase", "2"])
-    assert too_many.exit_code == 2 and "pretrain_erase 2.0 must be in [0, 1]" in too_many.output
 
-
-def test_stage_one_mixup_blends_faces_targets_and_weights_alike(synthetic_ck48, synthetic_stills, tmp_path):
+def test_stage_one_mixup_blends_faces_targets_and_weights_alike(synthetic_stills, tmp_path):
     import keras
 
     from fer_edge.stills import load_stills
-    from fer_edge.train.config import TrainConfig, encoder_dir
     from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder, still_batches
-    from fer_edge.train.recipes import get_recipe
 
     # each face is flat at its own class's grey, so a blend can be read back from any pixel
     labels = np.arange(64) % 4
@@ -224,18 +236,14 @@ def test_stage_one_mixup_blends_faces_targets_and_weights_alike(synthetic_ck48, 
     assert np.allclose(images.std(axis=(1, 2, 3)), 0, atol=1e-6)  # the blend is of whole faces
     assert weights.min() > 0
 
-    config = TrainConfig(recipe="wild", width=0.5)
-    assert encoder_dir(config, get_recipe("wild", pretrain_mixup=0.2)).name == "stills-w0.5-e50-d0.5-mix0.2"
-    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
-    refused = CliRunner().invoke(app, [*base, "--pretrain-mixup", "0.2"])
-    assert refused.exit_code == 2 and "--pretrain-mixup" in refused.output and "not seed" in refused.output
-    negative = CliRunner().invoke(app, [*base, "--recipe", "wild", "--stills", str(tmp_path), "--pretrain-mixup", "-1"])
-    assert negative.exit_code == 2 and "pretrain_mixup -1.0 must be at least 0" in negative.output
-
     # Keras trains on the blended batches (soft targets) and records the setting
     train = load_stills(synthetic_stills, "train")
     record = pretrain_encoder(
-        train, None, PretrainConfig(width=0.0625, epochs=1, batch_size=16, mixup=0.2), tmp_path / "s", log=print
+        train,
+        None,
+        PretrainConfig(width=0.0625, epochs=1, batch_size=16, mixup=0.2),
+        tmp_path / "s",
+        log=lambda _: None,
     )
     assert record["config"]["mixup"] == 0.2 and np.isfinite(record["seconds_per_epoch"])
     keras.backend.clear_session()
