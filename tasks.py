@@ -190,23 +190,21 @@ def wild() -> None:
     fer_edge("export", previous, "--int8", "--data", DATA, "--out", "bundles/wild-w0.5-e50d0.5", "--force")
     # shipped 2026-12-01 07:00-12:40: stage 1 continued for 30 epochs at a quarter of the pool dropouts, stage 2
     second_run, second = "runs/wild-w0.5-then30", "bundles/wild-w0.5-then30"
-    second_cycle = ["--pretrain-from", first_stage, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
-    second_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
+    cycle = ["--pretrain-epochs", "30", "--pretrain-dropout", "0.25", "--pretrain-lr", "1e-3"]  # each later cycle
+    second_cycle = ["--pretrain-from", first_stage, *cycle, "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
     # shipped 12:40 to 2026-12-02 01:05 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30,
     # its tops on the whole-window file too at 18:50): a third cycle from that bundle's encoder (recovered from int8),
     # stage 2, 2,000 calibration stills, tops searched on 4,000 more
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
-    third_cycle = ["--pretrain-from", second, "--pretrain-epochs", "30", "--pretrain-dropout", "0.25"]
-    third_cycle += ["--pretrain-lr", "1e-3", "--encoder", "runs/stills-w0.5-then30-then30d0.25"]
+    third_cycle = ["--pretrain-from", second, *cycle, "--encoder", "runs/stills-w0.5-then30-then30d0.25"]
     fer_edge("train", *recipe, *third_cycle, "--out", third_run, "--force")
     tuned = ["--calib-stills", "2000", "--tune-stills", "4000"]
     fer_edge("export", third_run, "--int8", "--data", DATA, *tuned, "--out", third, "--force")
     # shipped 2026-12-02 01:05-03:50: a fourth cycle from the third's stage 1, with mixup, then stage 2
     fourth_run, fourth = "runs/wild-w0.5-then30x3-mix0.2", "bundles/wild-w0.5-then30x3-mix0.2"
-    mixup_cycle = ["--pretrain-epochs", "30", "--pretrain-dropout", "0.25", "--pretrain-lr", "1e-3"]
-    mixup_cycle += ["--pretrain-mixup", "0.2"]
+    mixup_cycle = [*cycle, "--pretrain-mixup", "0.2"]
     fourth_cycle = ["--pretrain-from", "runs/stills-w0.5-then30-then30d0.25", *mixup_cycle]
     fourth_cycle += ["--encoder", "runs/stills-w0.5-then30x3-mix0.2"]
     fer_edge("train", *recipe, *fourth_cycle, "--out", fourth_run, "--force")
