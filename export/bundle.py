@@ -67,6 +67,7 @@ class ExportConfig:
     calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
     elu_floor: float | None = ELU_FLOOR  # int8: bottom of each ELU input's range (export.ranges); None: off
     tune_stills: int = 0  # int8 TFLite encoder: training stills drawn to search its range tops on; 0: no search
+    onnx_weight_bits: int = 7  # int8 ONNX: 7 (onnxruntime's reduce_range) or 8 bits per weight
     force: bool = False
 
     def validate(self) -> None:
@@ -83,6 +84,8 @@ class ExportConfig:
             raise UsageError(
                 "--tune-stills searches the int8 TFLite encoder's ranges; pass --int8 and tflite in --formats"
             )
+        if self.onnx_weight_bits not in (7, 8):
+            raise UsageError(f"--onnx-weight-bits takes 7 or 8, got {self.onnx_weight_bits}")
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
         if not 0 <= self.tie_margin < 1:
@@ -133,6 +136,7 @@ def convert_part(
     tune: Callable[[bytes], float] | None = None,
     tops: dict[str, float] | None = None,
     log: Log = print,
+    onnx_weight_bits: int = 7,
 ) -> dict[str, float] | None:
     """Writes one model file. For int8 TFLite: with tune, searches the ELU range tops and returns the factors kept;
     with tops instead, applies those factors (found on the encoder) to this model's copies of its layers. int8 ONNX
@@ -155,7 +159,7 @@ def convert_part(
     else:
         if not float_path.exists():
             to_onnx(model, float_path)
-        quantize_onnx(float_path, path, calibration, elu_floor=elu_floor, tops=tops)
+        quantize_onnx(float_path, path, calibration, reduce_range=onnx_weight_bits == 7, elu_floor=elu_floor, tops=tops)
         if tops:
             log(f"  int8 range tops: the TFLite encoder's {len(tops)} lowered tops applied to {path.name}")
     check_onnx(path)
@@ -276,6 +280,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                         tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
                         tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
                         log,
+                        config.onnx_weight_bits,
                     )
                     tops = searched if searched is not None else tops
                     paths[(fmt, part, precision)] = path
@@ -339,6 +344,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 # the same floor and tops given to the int8 ONNX files (export.ranges.onnx_elu_overrides)
                 "onnx_elu_floor": config.elu_floor if onnx_int8 else None,
                 "onnx_range_tops": tops if onnx_int8 else None,
+                "onnx_weight_bits": config.onnx_weight_bits if onnx_int8 else None,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

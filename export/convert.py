@@ -87,8 +87,9 @@ def quantize_onnx(
     """Static QDQ quantization: signed int8 activations and int8 weights, from calibration data, with the TFLite
     files' ELU floor and range tops (export.ranges.onnx_elu_overrides; None and no tops: the calibrated ranges).
 
-    Weights use 7 bits (reduce_range): on x86 CPUs without VNNI, onnxruntime multiplies uint8 activations by int8
-    weights with an instruction whose pairwise int16 sums saturate, which full-range weights reach;
+    Weights use 7 bits by default (reduce_range; `fer-edge export --onnx-weight-bits 8` turns it off): on x86 CPUs
+    without VNNI, onnxruntime multiplies uint8 activations by int8 weights with an instruction whose pairwise int16
+    sums saturate, which full-range weights reach;
     benchmarks/onnx_weight_range.py measured 1.9x and 2.7x smaller mean probability differences from Keras on training
     sequences (widths 0.5, 0.25) with 7-bit weights, and arm64 (no such instruction) was close without them.
     Per-channel conv weights: batch norm, folded into each conv by quant_pre_process, spreads its channels' weight

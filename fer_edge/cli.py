@@ -308,6 +308,14 @@ def export(
             "(a few minutes); the whole-window model and the int8 ONNX files get the same tops. 0: the calibrated tops."
         ),
     ] = 0,
+    onnx_weight_bits: Annotated[
+        int,
+        typer.Option(
+            help="int8 ONNX: bits per weight. 7 (onnxruntime's reduce_range) is safe on x86 CPUs without VNNI, whose "
+            "int8 products can saturate with full-range weights; 8 is one bit more precise where they do not "
+            "(docs/export.md measured both)."
+        ),
+    ] = 7,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
@@ -335,6 +343,7 @@ def export(
         calib_stills=calib_stills,
         elu_floor=elu_floor or None,
         tune_stills=tune_stills,
+        onnx_weight_bits=onnx_weight_bits,
         force=force,
     )
     export_bundle(config, log=lambda line: typer.echo(line))

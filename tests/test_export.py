@@ -49,6 +49,7 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert manifest.calibration["count"] == len(split.train)
     assert manifest.calibration["tflite_elu_floor"] == ELU_FLOOR
     assert manifest.calibration["onnx_elu_floor"] == ELU_FLOOR  # the bundle has int8 ONNX files
+    assert manifest.calibration["onnx_weight_bits"] == 7
     assert set(manifest.calibration["ids"]) <= set(split.train)
     assert not set(manifest.calibration["ids"]) & set(split.test)
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
@@ -323,6 +324,46 @@ def test_the_range_top_search_needs_training_stills():
         ExportConfig(run="runs/x", int8=True, formats=("onnx",), tune_stills=100).validate()
     with pytest.raises(UsageError, match="--tune-stills needs a run trained on stills"):
         tuning_stills(None, ExportConfig(run="runs/x", int8=True, tune_stills=100), None, log=lambda _: None)
+
+
+def _int8_weights(path):
+    """The int8 weight tensors of a QDQ ONNX file (those fed straight to a DequantizeLinear)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return [
+        constants[n.input[0]]
+        for n in graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in constants and constants[n.input[0]].dtype == np.int8
+    ]
+
+
+def test_onnx_weight_bits_set_the_int8_weight_range(tmp_path):
+    """7 bits (reduce_range) keep every weight within +-64; 8 bits use the whole int8 range."""
+    from fer_edge.export.convert import quantize_onnx, to_onnx
+
+    rng = np.random.default_rng(2)
+    model, _ = _onnx_elu_model(rng)
+    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
+    float_path = tmp_path / "m_float32.onnx"
+    to_onnx(model, float_path)
+    peaks = {}
+    for bits in (7, 8):
+        path = tmp_path / f"w{bits}.onnx"
+        quantize_onnx(float_path, path, calibration, reduce_range=bits == 7)
+        weights = _int8_weights(path)
+        assert weights, "no int8 weights found"
+        peaks[bits] = max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
+    assert peaks[7] <= 64 and peaks[8] == 127, peaks
+
+
+def test_onnx_weight_bits_other_than_7_or_8_are_refused(tmp_path):
+    result = CliRunner().invoke(app, ["export", str(tmp_path), "--int8", "--onnx-weight-bits", "6"])
+    assert result.exit_code != 0
+    assert "--onnx-weight-bits takes 7 or 8, got 6" in result.output
+    assert "Traceback" not in result.output and not (Path("bundles") / tmp_path.name).exists()
 
 
 def test_a_negative_elu_floor_is_refused():
