@@ -86,6 +86,8 @@ class ExportConfig:
             )
         if self.onnx_weight_bits not in (7, 8):
             raise UsageError(f"--onnx-weight-bits takes 7 or 8, got {self.onnx_weight_bits}")
+        if self.onnx_weight_bits != 7 and not (self.int8 and "onnx" in self.formats):
+            raise UsageError("--onnx-weight-bits sets the int8 ONNX weights; pass --int8 and onnx in --formats")
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
         if not 0 <= self.tie_margin < 1:

@@ -91,7 +91,9 @@ def quantize_onnx(
     without VNNI, onnxruntime multiplies uint8 activations by int8 weights with an instruction whose pairwise int16
     sums saturate, which full-range weights reach;
     benchmarks/onnx_weight_range.py measured 1.9x and 2.7x smaller mean probability differences from Keras on training
-    sequences (widths 0.5, 0.25) with 7-bit weights, and arm64 (no such instruction) was close without them.
+    sequences (widths 0.5, 0.25) with 7-bit weights, and arm64 (no such instruction) was close without them;
+    benchmarks/onnx_weight_cpus.py saw 8 bits lose 2.9 points of class agreement on an emulated AVX2-only CPU and gain
+    1.3 on a VNNI and an emulated arm64 one (docs/export.md).
     Per-channel conv weights: batch norm, folded into each conv by quant_pre_process, spreads its channels' weight
     scales far apart; on the shipped `wild` run's training stills a per-tensor int8 encoder kept the float class on
     90.5 %, a per-channel one on 98.3 % at the same speed (benchmarks/onnx_ranges.py, docs/export.md). The LSTM's

@@ -366,6 +366,19 @@ def test_onnx_weight_bits_other_than_7_or_8_are_refused(tmp_path):
     assert "Traceback" not in result.output and not (Path("bundles") / tmp_path.name).exists()
 
 
+def test_onnx_weight_bits_need_int8_onnx_files():
+    from fer_edge.errors import UsageError
+    from fer_edge.export.bundle import ExportConfig
+
+    ExportConfig(run="runs/x", int8=True, onnx_weight_bits=8).validate()  # tflite and onnx by default
+    for config in (
+        ExportConfig(run="runs/x", onnx_weight_bits=8),
+        ExportConfig(run="runs/x", int8=True, formats=("tflite",), onnx_weight_bits=8),
+    ):
+        with pytest.raises(UsageError, match="pass --int8 and onnx in --formats"):
+            config.validate()
+
+
 def test_a_negative_elu_floor_is_refused():
     from fer_edge.errors import UsageError
     from fer_edge.export.bundle import ExportConfig
