@@ -254,6 +254,18 @@ def _onnx_elu_model(rng):
     return model, conv
 
 
+def _float_onnx_elu_model(tmp_path, seed):
+    """_onnx_elu_model as a float ONNX file in tmp_path, with 16 random calibration images."""
+    from fer_edge.export.convert import to_onnx
+
+    rng = np.random.default_rng(seed)
+    model, _ = _onnx_elu_model(rng)
+    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
+    float_path = tmp_path / "m_float32.onnx"
+    to_onnx(model, float_path)
+    return float_path, calibration
+
+
 def _elu_scales(path):
     """(input scale, output scale) of the one ELU in an int8 ONNX file, traced through its QDQ pairs."""
     import onnx
@@ -298,13 +310,9 @@ def test_the_elu_floor_reaches_int8_onnx_and_brings_it_closer_to_float(tmp_path)
 
 def test_range_tops_apply_to_int8_onnx_by_layer_key(tmp_path):
     """A factor keyed 'elu1:out' scales exactly that tensor's int8 range in the ONNX file."""
-    from fer_edge.export.convert import quantize_onnx, to_onnx
+    from fer_edge.export.convert import quantize_onnx
 
-    rng = np.random.default_rng(1)
-    model, _ = _onnx_elu_model(rng)
-    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
-    float_path = tmp_path / "m_float32.onnx"
-    to_onnx(model, float_path)
+    float_path, calibration = _float_onnx_elu_model(tmp_path, seed=1)
     quantize_onnx(float_path, tmp_path / "a.onnx", calibration, elu_floor=None)
     quantize_onnx(float_path, tmp_path / "b.onnx", calibration, elu_floor=None, tops={"elu1:out": 0.5})
     (in_before, out_before), (in_after, out_after) = _elu_scales(tmp_path / "a.onnx"), _elu_scales(tmp_path / "b.onnx")
@@ -342,13 +350,9 @@ def _int8_weights(path):
 
 def test_onnx_weight_bits_set_the_int8_weight_range(tmp_path):
     """7 bits (reduce_range) keep every weight within +-64; 8 bits use the whole int8 range."""
-    from fer_edge.export.convert import quantize_onnx, to_onnx
+    from fer_edge.export.convert import quantize_onnx
 
-    rng = np.random.default_rng(2)
-    model, _ = _onnx_elu_model(rng)
-    calibration = rng.random((16, 16, 16, 1), dtype=np.float32)
-    float_path = tmp_path / "m_float32.onnx"
-    to_onnx(model, float_path)
+    float_path, calibration = _float_onnx_elu_model(tmp_path, seed=2)
     peaks = {}
     for bits in (7, 8):
         path = tmp_path / f"w{bits}.onnx"
