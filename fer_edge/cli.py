@@ -18,7 +18,8 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.export.ranges import ELU_FLOOR
 
 app = typer.Typer(
-    help="Facial emotion recognition on small devices: train on CK+48, export int8 models, run them.",
+    help="Facial emotion recognition on small devices: train on CK+48 sequences and FER2013 stills, export int8 "
+    "models, run them, score them on any labelled faces.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -211,7 +212,7 @@ def train(
     early_stopping: Annotated[int, typer.Option(help="Patience (epochs) on validation loss; 0 = off.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
-    """Train the CNN-BiLSTM on CK+48 sequences; writes model, split, curves and reports to a run folder."""
+    """Train the CNN-BiLSTM on CK+48 sequences (and FER2013 stills: --recipe wild); writes a run folder with reports."""
     from fer_edge.dataset import resolve_classes
 
     if out is None:
