@@ -180,8 +180,8 @@ def train(
         Path | None,
         typer.Option(
             help="wild: stage-1 folder, reused if it holds an encoder, else trained into "
-            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate>, -j<scale>-<shift>, -er<share>, "
-            "-mix<alpha> and -from-<folder> when given)."
+            "(default: runs/stills-w<width>-e<epochs>-d<dropout>, plus -lr<rate>, -j<scale>-<shift>, -n<noise>, "
+            "-er<share>, -mix<alpha> and -from-<folder> when given)."
         ),
     ] = None,
     jitter_scale: Annotated[
@@ -194,6 +194,13 @@ def train(
     jitter_shift: Annotated[
         float | None,
         typer.Option(help="Override the augmentation's shift range, a share of the side (0.06)."),
+    ] = None,
+    jitter_noise: Annotated[
+        float | None,
+        typer.Option(
+            help="Add Gaussian sensor noise in augmentation: each sequence draws a standard deviation up to this, "
+            "in [0, 1] units (0: off). Noisy camera frames in dim light."
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
@@ -237,6 +244,7 @@ def train(
         pretrain_mixup=pretrain_mixup,
         jitter_scale=jitter_scale,
         jitter_shift=jitter_shift,
+        jitter_noise=jitter_noise,
         pretrain_from=str(pretrain_from) if pretrain_from else None,
         stills_per_epoch=stills_per_epoch,
         stills=str(stills) if stills else None,

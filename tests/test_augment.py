@@ -22,6 +22,16 @@ def test_no_jitter_is_the_identity():
     np.testing.assert_allclose(augment_sequences(frames, np.random.default_rng(0), still), frames, atol=1e-6)
 
 
+def test_sensor_noise_is_drawn_afresh_per_frame_with_a_spread_up_to_the_setting():
+    frames = np.full((64, 3, 48, 48, 1), 0.5, np.float32)  # mid-grey: no pixel is clipped by noise this small
+    noisy = Jitter(flip=False, rotation_degrees=0, shift=0, scale=0, brightness=0, contrast=0, noise=0.05)
+    out = augment_sequences(frames, np.random.default_rng(0), noisy)
+    spread = (out - frames).std(axis=(1, 2, 3, 4))  # one standard deviation per sequence
+    assert spread.max() <= 0.05 * 1.05 and spread.min() < 0.01 < 0.04 < spread.max()  # drawn in [0, 0.05]
+    assert np.abs(out.mean() - 0.5) < 1e-3  # zero-mean
+    assert not np.allclose(out[:, 0], out[:, 1])  # frames differ: noise is not part of the shared transform
+
+
 def test_mixup_blends_each_sequence_with_a_partner_keeping_its_own_share_the_larger():
     # Sequence i is constant i on every frame and pixel, so a blend's value tells both partners and the share.
     count, classes = 16, 4

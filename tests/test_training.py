@@ -231,6 +231,7 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
         ({"weight_decay": -1e-4}, "weight_decay -0.0001 must be at least 0"),
         ({"jitter_scale": 0.5}, "jitter_scale 0.5 must be in [0, 0.5)"),
         ({"jitter_shift": -0.1}, "jitter_shift -0.1 must be in [0, 0.5)"),
+        ({"jitter_noise": 0.3}, "jitter_noise 0.3 must be in [0, 0.2]"),
     ],
 )
 def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):
@@ -276,3 +277,6 @@ def test_the_recipes_jitter_ranges_are_the_ones_applied_and_name_their_stage_one
     config = TrainConfig(recipe="wild", width=0.5)
     assert encoder_dir(config, get_recipe("wild")).name == "stills-w0.5-e50-d0.5"
     assert encoder_dir(config, wider).name == "stills-w0.5-e50-d0.5-j0.2-0.1"
+    noisy = get_recipe("wild", jitter_noise=0.05)
+    assert noisy.jitter == Jitter(noise=0.05)
+    assert encoder_dir(config, noisy).name == "stills-w0.5-e50-d0.5-n0.05"

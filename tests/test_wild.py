@@ -28,7 +28,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     stills = write_synthetic_stills(tmp_path / "FER2013", per_class=8)
     run, encoder = tmp_path / "run", tmp_path / "stage1"
     args = ["train", "--recipe", "wild", "--data", data, "--stills", stills, "--encoder", encoder, "--out", run]
-    framing = ["--jitter-scale", "0.2", "--jitter-shift", "0.1"]  # recorded by both stages
+    framing = ["--jitter-scale", "0.2", "--jitter-shift", "0.1", "--jitter-noise", "0.04"]  # recorded by both stages
     result = CliRunner().invoke(app, [*map(str, args), *TINY_WILD, *framing])
     assert result.exit_code == 0, result.output
     assert "stage 1: training the per-frame CNN on stills" in result.output
@@ -36,11 +36,13 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     pretrain = json.loads((encoder / "pretrain.json").read_text())
     assert pretrain["train_stills"] == 56 and pretrain["val_stills"] == 28 and pretrain["config"]["epochs"] == 1
     assert pretrain["augmentation"]["scale"] == 0.2 and pretrain["augmentation"]["shift"] == 0.1
+    assert pretrain["augmentation"]["noise"] == 0.04
 
     config = json.loads((run / "config.json").read_text())
     assert config["classes"] == [*DEFAULT_CLASSES, "neutral"] and config["sequence_classes"] == list(DEFAULT_CLASSES)
     assert config["recipe"]["auxiliary_classes"] == ["contempt", "disgust"]
     assert config["augmentation"]["scale"] == 0.2 and config["recipe"]["jitter_shift"] == 0.1
+    assert config["augmentation"]["noise"] == 0.04 and config["recipe"]["jitter_noise"] == 0.04
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 6)
     assert all(w.dtype == "float32" for w in model.weights)  # trained in bfloat16, saved in float32

@@ -2,7 +2,8 @@
 
 The frames of a sequence are stacked as the channels of one image, so one random flip, affine warp
 (rotation, scale, shift) and brightness/contrast change applies to every frame alike. One warp instead of
-a chain of rotate/shift/zoom layers keeps the 48x48 faces sharp.
+a chain of rotate/shift/zoom layers keeps the 48x48 faces sharp. Sensor noise, when on, is drawn afresh for every
+pixel of every frame, as a camera's is.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Jitter:
     scale: float = 0.08  # zoom in or out by up to this share
     brightness: float = 0.08  # added, in [0, 1] units
     contrast: float = 0.15  # multiplied around the mean: 1 ± this
+    noise: float = 0.0  # Gaussian sensor noise: each sequence draws a standard deviation up to this, in [0, 1] units
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +50,8 @@ def augment_sequences(frames: np.ndarray, rng: np.random.Generator, jitter: Jitt
         mean = warped.mean()
         warped = (warped - mean) * (1.0 + rng.uniform(-jitter.contrast, jitter.contrast)) + mean
         warped += rng.uniform(-jitter.brightness, jitter.brightness)
+        if jitter.noise:  # drawn only when on, so that runs without it keep their random stream
+            warped += rng.normal(0.0, rng.uniform(0.0, jitter.noise), warped.shape).astype(warped.dtype)
         out[i] = np.clip(warped, 0.0, 1.0).transpose(2, 0, 1)[..., None]
     return out
 

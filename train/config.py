@@ -38,6 +38,7 @@ class TrainConfig:
     pretrain_learning_rate: float | None = None  # None: the recipe's
     jitter_scale: float | None = None  # None: the recipe's
     jitter_shift: float | None = None  # None: the recipe's
+    jitter_noise: float | None = None  # None: the recipe's
     pretrain_erase: float | None = None  # None: the recipe's
     pretrain_mixup: float | None = None  # None: the recipe's
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
@@ -76,6 +77,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         pretrain_learning_rate=config.pretrain_learning_rate,
         jitter_scale=config.jitter_scale,
         jitter_shift=config.jitter_shift,
+        jitter_noise=config.jitter_noise,
         pretrain_erase=config.pretrain_erase,
         pretrain_mixup=config.pretrain_mixup,
     )
@@ -145,7 +147,9 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     dropout = "" if recipe.pretrain_dropout == 1 else f"-d{recipe.pretrain_dropout:g}"
     rate = "" if recipe.pretrain_learning_rate == 2e-3 else f"-lr{recipe.pretrain_learning_rate:g}"
     start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
-    jitter = "" if recipe.jitter == Jitter() else f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}"
+    moved = (recipe.jitter_scale, recipe.jitter_shift) != (Jitter.scale, Jitter.shift)
+    jitter = f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}" if moved else ""
+    jitter += f"-n{recipe.jitter_noise:g}" if recipe.jitter_noise else ""
     erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
     name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{start}"

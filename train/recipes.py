@@ -21,6 +21,7 @@ class Recipe:
     augment: bool = False  # train.augment.Jitter, identical on the 3 frames of a sequence
     jitter_scale: float = Jitter.scale  # augmentation's zoom in or out, up to this share (both stages)
     jitter_shift: float = Jitter.shift  # augmentation's shift, up to this share of the side (both stages)
+    jitter_noise: float = Jitter.noise  # augmentation's sensor noise, standard deviation up to this (both stages)
     class_weighting: str = "none"  # "none" or "balanced" (inverse class frequency)
     repeats: int = 1  # passes over the training set per epoch (each pass augmented afresh)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, kept as the final model; 0 = off
@@ -51,6 +52,7 @@ class Recipe:
                 ("mixup", self.mixup, self.mixup >= 0, "must be at least 0"),
                 ("jitter_scale", self.jitter_scale, 0 <= self.jitter_scale < 0.5, "must be in [0, 0.5)"),
                 ("jitter_shift", self.jitter_shift, 0 <= self.jitter_shift < 0.5, "must be in [0, 0.5)"),
+                ("jitter_noise", self.jitter_noise, 0 <= self.jitter_noise <= 0.2, "must be in [0, 0.2]"),
                 ("weight_decay", self.weight_decay, self.weight_decay >= 0, "must be at least 0"),
                 ("stills_per_epoch", self.stills_per_epoch, self.stills_per_epoch >= 0, "must be at least 0"),
                 ("pretrain_epochs", self.pretrain_epochs, self.pretrain_epochs >= 0, "must be at least 0"),
@@ -88,7 +90,7 @@ class Recipe:
 
     @property
     def jitter(self) -> Jitter:
-        return Jitter(scale=self.jitter_scale, shift=self.jitter_shift)
+        return Jitter(scale=self.jitter_scale, shift=self.jitter_shift, noise=self.jitter_noise)
 
     @property
     def uses_stills(self) -> bool:
@@ -159,6 +161,7 @@ def get_recipe(
     pretrain_learning_rate: float | None = None,
     jitter_scale: float | None = None,
     jitter_shift: float | None = None,
+    jitter_noise: float | None = None,
     pretrain_erase: float | None = None,
     pretrain_mixup: float | None = None,
 ) -> Recipe:
@@ -174,6 +177,7 @@ def get_recipe(
         "pretrain_learning_rate": pretrain_learning_rate,
         "jitter_scale": jitter_scale,
         "jitter_shift": jitter_shift,
+        "jitter_noise": jitter_noise,
         "pretrain_erase": pretrain_erase,
         "pretrain_mixup": pretrain_mixup,
     }

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Accuracy on FER2013 `val` when the faces look as a cheap camera may show them: dark, bright, flat, noisy,
+blurred, JPEG-compressed, small, lit from one side.
+
+    python benchmarks/robustness.py fer_edge/models/default \\
+        --reference emotion_model_quantized.tflite --out reports/robustness
+
+Each condition changes the 48x48 face crops (uint8, as read) before the runtime's own `preprocess_frame`, with a
+fixed seed, so every model sees the same pixels; then accuracy over the 6 classes with neutral and over the 5 seed
+classes, as `fer-edge eval` scores them (int8 TFLite streaming, or the `fer` model at 64x64). No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_edge.atomic import atomic_dir
+from fer_edge.dataset import DEFAULT_CLASSES
+from fer_edge.evaluate import EvalConfig, Faces, _static, bundle_scorer, load_faces, reference_scorer, score
+from fer_edge.preprocess import preprocess_frame
+
+SIX = (*DEFAULT_CLASSES, "neutral")
+
+
+def _gamma(power: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    table = np.round(255 * (np.arange(256) / 255) ** power).astype(np.uint8)
+    return lambda image, rng: cv2.LUT(image, table)
+
+
+def _contrast(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    mean = image.mean()
+    return np.clip((image - mean) * 0.5 + mean, 0, 255).astype(np.uint8)
+
+
+def _noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+
+
+def _blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return cv2.GaussianBlur(image, (0, 0), 1.2)
+
+
+def _jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 25])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def _small(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    height, width = image.shape
+    small = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _side_light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ramp = np.linspace(0.45, 1.35, image.shape[1])[None, :]
+    ramp = ramp if rng.random() < 0.5 else ramp[:, ::-1]
+    return np.clip(image * ramp, 0, 255).astype(np.uint8)
+
+
+CONDITIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray] | None] = {
+    "clean": None,
+    "dark (gamma 2.2)": _gamma(2.2),
+    "bright (gamma 0.45)": _gamma(0.45),
+    "flat (contrast x0.5)": _contrast,
+    "noise (sigma 12)": _noise,
+    "blur (sigma 1.2 px)": _blur,
+    "jpeg (quality 25)": _jpeg,
+    "small (24 px, upscaled)": _small,
+    "side light (x0.45 to x1.35)": _side_light,
+}
+
+
+def perturbed(faces: Faces, change, seed: int) -> Faces:
+    """The same faces with `change` applied to each crop before the runtime's preprocessing."""
+    if change is None:
+        return faces
+    rng = np.random.default_rng(seed)
+    crops = [change(crop, rng) for crop in faces.crops]
+    return replace(faces, windows=_static(np.stack([preprocess_frame(c) for c in crops])), crops=crops)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+", type=Path)
+    parser.add_argument("--stills", default="../shared/data/FER2013")
+    parser.add_argument("--reference", type=Path, help="the fer package's emotion_model_quantized.tflite")
+    parser.add_argument("--out", type=Path, default=Path("reports/robustness"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    faces = load_faces(EvalConfig(bundle="", data=args.stills, classes=SIX), None, print)
+    scorers = [bundle_scorer(EvalConfig(bundle=str(b), data="", threads=1)) for b in args.bundles]
+    names = [str(b) for b in args.bundles]
+    if args.reference:
+        scorers.append(reference_scorer(args.reference, 1))
+        names.append(f"fer package ({args.reference.name})")
+    results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in names}
+    for condition, change in CONDITIONS.items():
+        changed = perturbed(faces, change, args.seed)
+        for name, scorer in zip(names, scorers, strict=True):
+            probabilities = scorer.predict(changed)
+            six = score(probabilities, changed.labels, scorer.classes, list(SIX))["accuracy_shared"]
+            rows = [i for i, label in enumerate(changed.labels) if label in DEFAULT_CLASSES]
+            labels = [changed.labels[i] for i in rows]
+            five = score(probabilities[rows], labels, scorer.classes, list(DEFAULT_CLASSES))["accuracy_shared"]
+            results[name][condition] = {"fer_val_6": six, "fer_val_5": five}
+            print(f"{condition:28s} {name}: 6 classes {six:.1%}, 5 classes {five:.1%}", flush=True)
+    for name in names:
+        changed_only = [v for k, v in results[name].items() if k != "clean"]
+        results[name]["mean of the changed"] = {
+            key: float(np.mean([v[key] for v in changed_only])) for key in ("fer_val_6", "fer_val_5")
+        }
+    header = "| condition | " + " | ".join(names) + " |"
+    lines = [header, "|---|" + "---:|" * len(names)]
+    for condition in [*CONDITIONS, "mean of the changed"]:
+        cells = [f"{results[n][condition]['fer_val_6']:.1%} / {results[n][condition]['fer_val_5']:.1%}" for n in names]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"FER2013 val, {len(faces.labels)} faces of 6 classes: accuracy over the 6 classes with neutral / over the 5 "
+        "seed classes (their faces only). int8 TFLite streaming, 1 thread; the fer model at 64x64. "
+        f"Seed {args.seed} for the random conditions.",
+    ]
+    with atomic_dir(args.out) as tmp:
+        (tmp / "table.md").write_text("\n".join(lines) + "\n")
+        (tmp / "table.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {args.out}/table.md")
+
+
+if __name__ == "__main__":
+    main()
