@@ -1,0 +1,56 @@
+"""The robustness benchmark's camera-like changes do what their names say, on the runtime's own preprocessing."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_edge.evaluate import Faces, _static
+from fer_edge.preprocess import preprocess_frame
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py"
+spec = importlib.util.spec_from_file_location("robustness", SCRIPT)
+robustness = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(robustness)
+
+
+def _face() -> np.ndarray:
+    """A 48x48 uint8 image with both smooth shading and a fine checkerboard (high frequencies)."""
+    y, x = np.mgrid[:48, :48]
+    return np.clip(60 + 2 * x + 40 * ((x + y) % 2), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", [n for n in robustness.CONDITIONS if n != "clean"])
+def test_each_change_keeps_the_crop_a_48x48_uint8_image_and_changes_it(name):
+    face = _face()
+    changed = robustness.CONDITIONS[name](face, np.random.default_rng(0))
+    assert changed.shape == face.shape and changed.dtype == np.uint8
+    assert np.abs(changed.astype(int) - face).mean() > 2
+
+
+def test_the_changes_do_what_their_names_say():
+    face, rng = _face(), np.random.default_rng(0)
+    change = {name.split()[0]: fn for name, fn in robustness.CONDITIONS.items() if fn is not None}
+    assert change["dark"](face, rng).mean() < face.mean() - 20 < face.mean() + 20 < change["bright"](face, rng).mean()
+    assert abs(change["flat"](face, rng).std() - face.std() / 2) < 1
+    assert abs((change["noise"](face, rng).astype(float) - face).std() - 12) < 1
+    checker = np.abs(np.diff(face.astype(int), axis=1)).mean()  # pixel-to-pixel detail
+    for name in ("blur", "small"):
+        assert np.abs(np.diff(change[name](face, rng).astype(int), axis=1)).mean() < checker / 3
+    lit = change["side"](np.full((48, 48), 100, np.uint8), rng).astype(int)
+    assert abs(lit[:, 0].mean() - lit[:, -1].mean()) == 90  # 45 on one side, 135 on the other
+
+
+def test_perturbed_faces_go_through_the_runtime_preprocessing_with_a_fixed_seed():
+    crops = [_face(), 255 - _face()]
+    faces = Faces(
+        _static(np.stack([preprocess_frame(c) for c in crops])), crops, ["happy", "fear"], ["a", "b"], "stills"
+    )
+    noise = robustness.CONDITIONS["noise (sigma 12)"]
+    first, again = (robustness.perturbed(faces, noise, seed=3) for _ in range(2))
+    assert first.labels == faces.labels and first.ids == faces.ids
+    np.testing.assert_array_equal(first.windows, again.windows)  # the same seed, the same pixels for every model
+    np.testing.assert_array_equal(first.windows[1, 2], preprocess_frame(first.crops[1]))
+    assert not np.array_equal(first.windows, faces.windows)
+    assert robustness.perturbed(faces, None, seed=3) is faces  # clean: untouched
