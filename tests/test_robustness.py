@@ -25,8 +25,8 @@ def _face() -> np.ndarray:
 def test_each_change_keeps_the_crop_a_48x48_uint8_image_and_changes_it(name):
     face = _face()
     changed = robustness.CONDITIONS[name](face, np.random.default_rng(0))
-    assert changed.shape == face.shape and changed.dtype == np.uint8
-    assert np.abs(changed.astype(int) - face).mean() > 2
+    assert changed.dtype == np.uint8 and changed.shape == ((144, 144) if "144 px" in name else face.shape)
+    assert np.abs(preprocess_frame(changed) - preprocess_frame(face)).mean() * 255 > 2
 
 
 def test_the_changes_do_what_their_names_say():
@@ -34,7 +34,11 @@ def test_the_changes_do_what_their_names_say():
     change = {name.split()[0]: fn for name, fn in robustness.CONDITIONS.items() if fn is not None}
     assert change["dark"](face, rng).mean() < face.mean() - 20 < face.mean() + 20 < change["bright"](face, rng).mean()
     assert abs(change["flat"](face, rng).std() - face.std() / 2) < 1
-    assert abs((change["noise"](face, rng).astype(float) - face).std() - 12) < 1
+    noise = robustness.CONDITIONS["noise (sigma 12)"]
+    assert abs((noise(face, rng).astype(float) - face).std() - 12) < 1
+    flat = np.full((48, 48), 128, np.uint8)  # at 144 px the noise is 8; the resize to 48 averages it to about 8/3
+    assert abs(noise(flat, rng).std() - 12) < 1
+    assert 2 < preprocess_frame(robustness.CONDITIONS["noise at 144 px (sigma 8)"](flat, rng)).std() * 255 < 3.5
     checker = np.abs(np.diff(face.astype(int), axis=1)).mean()  # pixel-to-pixel detail
     for name in ("blur", "small"):
         assert np.abs(np.diff(change[name](face, rng).astype(int), axis=1)).mean() < checker / 3
