@@ -203,6 +203,13 @@ def train(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Override the recipe's peak learning rate (seed and edge 1e-3, wild's stage 2 5e-4); lower to "
+            "fine-tune a model that has been through stage 2 already."
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch size.")] = None,
     auxiliary_classes: Annotated[
         str | None,
@@ -229,6 +236,7 @@ def train(
         out=str(out),
         recipe=recipe.value,
         epochs=epochs,
+        learning_rate=lr,
         batch_size=batch_size,
         auxiliary_classes=parse_auxiliary(auxiliary_classes),
         width=width,

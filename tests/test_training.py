@@ -232,6 +232,7 @@ def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
         ({"jitter_scale": 0.5}, "jitter_scale 0.5 must be in [0, 0.5)"),
         ({"jitter_shift": -0.1}, "jitter_shift -0.1 must be in [0, 0.5)"),
         ({"jitter_noise": 0.3}, "jitter_noise 0.3 must be in [0, 0.2]"),
+        ({"learning_rate": 0.0}, "learning_rate 0.0 must be > 0"),
     ],
 )
 def test_a_recipe_with_an_out_of_range_setting_is_refused_with_the_setting_named(change, message):

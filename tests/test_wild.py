@@ -29,6 +29,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     run, encoder = tmp_path / "run", tmp_path / "stage1"
     args = ["train", "--recipe", "wild", "--data", data, "--stills", stills, "--encoder", encoder, "--out", run]
     framing = ["--jitter-scale", "0.2", "--jitter-shift", "0.1", "--jitter-noise", "0.04"]  # recorded by both stages
+    framing += ["--lr", "2e-4"]  # stage 2's peak rate
     result = CliRunner().invoke(app, [*map(str, args), *TINY_WILD, *framing])
     assert result.exit_code == 0, result.output
     assert "stage 1: training the per-frame CNN on stills" in result.output
@@ -43,6 +44,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     assert config["recipe"]["auxiliary_classes"] == ["contempt", "disgust"]
     assert config["augmentation"]["scale"] == 0.2 and config["recipe"]["jitter_shift"] == 0.1
     assert config["augmentation"]["noise"] == 0.04 and config["recipe"]["jitter_noise"] == 0.04
+    assert config["recipe"]["learning_rate"] == 2e-4
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 6)
     assert all(w.dtype == "float32" for w in model.weights)  # trained in bfloat16, saved in float32
@@ -50,6 +52,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     assert metrics["stills_val"]["stills"] == 24  # 4 per class of the 6 the model has (disgust is auxiliary)
     history = json.loads((run / "history.json").read_text())
     assert len(history["stills_val_accuracy_all"]) == 2
+    assert history["learning_rate"][0] == pytest.approx(2e-4, rel=1e-5)  # the cosine starts at --lr, not at 5e-4
 
     # a second run reuses stage 1 instead of training it again
     again = CliRunner().invoke(app, [*map(str, args[:-1]), str(tmp_path / "run2"), *TINY_WILD])

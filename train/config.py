@@ -23,6 +23,7 @@ class TrainConfig:
     out: str = "runs/seed"
     recipe: str = "seed"
     epochs: int | None = None  # None: the recipe's
+    learning_rate: float | None = None  # None: the recipe's (the sequence model's peak rate; stage 2 of wild)
     batch_size: int | None = None  # None: the recipe's
     auxiliary_classes: tuple[str, ...] | None = None  # None: the recipe's; () for none
     width: float = 1.0
@@ -70,6 +71,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         config.recipe,
         epochs=config.epochs,
         batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
         auxiliary_classes=config.auxiliary_classes,
         pretrain_epochs=config.pretrain_epochs,
         stills_per_epoch=config.stills_per_epoch,

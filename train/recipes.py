@@ -46,6 +46,7 @@ class Recipe:
             for name, value, ok, rule in (
                 ("epochs", self.epochs, self.epochs >= 1, "must be at least 1"),
                 ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+                ("learning_rate", self.learning_rate, self.learning_rate > 0, "must be > 0"),
                 ("repeats", self.repeats, self.repeats >= 1, "must be at least 1"),
                 ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "must be in [0, 1)"),
                 ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
@@ -154,6 +155,7 @@ def get_recipe(
     *,
     epochs: int | None = None,
     batch_size: int | None = None,
+    learning_rate: float | None = None,
     auxiliary_classes: tuple[str, ...] | None = None,
     pretrain_epochs: int | None = None,
     stills_per_epoch: int | None = None,
@@ -170,6 +172,7 @@ def get_recipe(
     overrides = {
         "epochs": epochs,
         "batch_size": batch_size,
+        "learning_rate": learning_rate,
         "auxiliary_classes": auxiliary_classes,
         "pretrain_epochs": pretrain_epochs,
         "stills_per_epoch": stills_per_epoch,
