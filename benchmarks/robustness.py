@@ -26,7 +26,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir
 from fer_edge.dataset import DEFAULT_CLASSES
-from fer_edge.evaluate import EvalConfig, Faces, _static, bundle_scorer, load_faces, reference_scorer, score
+from fer_edge.evaluate import EvalConfig, Faces, bundle_scorer, load_faces, reference_scorer, score, static_windows
 from fer_edge.preprocess import preprocess_frame
 
 SIX = (*DEFAULT_CLASSES, "neutral")
@@ -93,7 +93,7 @@ def perturbed(faces: Faces, change, seed: int) -> Faces:
         return faces
     rng = np.random.default_rng(seed)
     crops = [change(crop, rng) for crop in faces.crops]
-    return replace(faces, windows=_static(np.stack([preprocess_frame(c) for c in crops])), crops=crops)
+    return replace(faces, windows=static_windows(np.stack([preprocess_frame(c) for c in crops])), crops=crops)
 
 
 def main() -> None:

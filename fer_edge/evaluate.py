@@ -99,7 +99,9 @@ def load_faces(config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> F
         stills = load_still_csv(data, config.split, config.classes)
         crops = [np.round(image[:, :, 0] * 255).astype(np.uint8) for image in stills.images]
         labels = [stills.classes[i] for i in stills.labels]
-        return Faces(_static(stills.images), crops, labels, list(stills.ids), "stills", skipped=list(stills.skipped))
+        return Faces(
+            static_windows(stills.images), crops, labels, list(stills.ids), "stills", skipped=list(stills.skipped)
+        )
     root = data / config.split if (data / config.split).is_dir() else data
     if not any(p.is_dir() for p in root.iterdir()):
         raise DatasetError(f"{root} has no emotion sub-folders (expected e.g. {root}/happy/)")
@@ -108,7 +110,8 @@ def load_faces(config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> F
     return _load_sequences(root, config, heldout_ids, log)
 
 
-def _static(images: np.ndarray) -> np.ndarray:
+def static_windows(images: np.ndarray) -> np.ndarray:
+    """Still faces (N, 48, 48) as static sequences (N, frames, 48, 48): each image repeated for every frame."""
     return np.repeat(images[:, None], SEQUENCE_LENGTH, axis=1)
 
 
@@ -189,7 +192,7 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
         )
     if no_face:
         log(f"no face found in {sum(no_face.values())} of {len(files)} photos (counted, not guessed)")
-    return Faces(_static(np.stack(windows)), crops, labels, ids, "stills", no_face, skipped, whole)
+    return Faces(static_windows(np.stack(windows)), crops, labels, ids, "stills", no_face, skipped, whole)
 
 
 def preprocess_gray(image: np.ndarray) -> np.ndarray:
