@@ -35,7 +35,7 @@ def with_activation(width: float, activation: str) -> keras.Model:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()

@@ -63,7 +63,7 @@ def still_sequences(data: Path, split: str, classes: tuple[str, ...], count: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--data", default="../shared/data/CK+48")
     parser.add_argument("--detectors", default="blazeface,blazeface-full,haar")

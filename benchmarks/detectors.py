@@ -23,7 +23,7 @@ from fer_edge.bench.detectors import compare_detectors
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=200, help="frames with a face, and as many without")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/CK+48"))

@@ -21,7 +21,7 @@ from fer_edge.dataset import DEFAULT_DATA, load_sequences
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="+", type=Path, help="ablation variant folders holding fold_1, fold_2, ...")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--out", type=Path, default=Path("reports/flip_averaging.json"))

@@ -25,7 +25,7 @@ from fer_edge.metrics import parity
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--data", default="../shared/data/CK+48")
     parser.add_argument("--runs", type=int, default=200)

@@ -34,7 +34,7 @@ from elu_floor import closeness, write_report  # noqa: E402 - the TFLite floor's
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run folder of the wild recipe")
     parser.add_argument("--stills", type=Path, default=Path("../shared/data/FER2013"))
     parser.add_argument("--calib-stills", type=int, default=2000, help="as fer-edge export --calib-stills")

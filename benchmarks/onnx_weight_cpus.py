@@ -64,7 +64,7 @@ def features_on(cpu: str, model: Path, images: Path, scratch: Path, cache: Path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="the run the bundles were exported from (its training stills)")
     parser.add_argument("bundles", type=Path, nargs="+", help="bundles with int8 ONNX files")
     parser.add_argument("--stills", type=Path, default=Path("../shared/data/FER2013"))

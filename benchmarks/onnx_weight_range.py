@@ -27,7 +27,7 @@ SETTINGS = [(bits, per_channel) for bits in (8, 7) for per_channel in (False, Tr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("bundle", type=Path, help="a bundle exported from the run (its full_float32.onnx is used)")
     parser.add_argument("--data", default="../shared/data/CK+48")

@@ -72,7 +72,7 @@ MIN_BOX_IOU = 0.9  # the same face found on both machines: boxes this close (int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runtime", choices=sorted(RUNTIMES), default="tflite-runtime")
     parser.add_argument("--cpu", default="cortex-a72", help="QEMU_CPU: cortex-a72 (Pi 4), cortex-a76 (Pi 5), max")
     parser.add_argument("--qemu", default="qemu-aarch64-static", help="the user-mode emulator to run with")

@@ -38,7 +38,7 @@ GDB_PORT = 12345
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runtime", choices=sorted(CREATE), default="ai-edge-litert")
     parser.add_argument("--model", type=Path, default=None, help="model to open (default: a full int8 model)")
     parser.add_argument("--cpu", default="cortex-a72")

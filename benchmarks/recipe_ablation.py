@@ -75,7 +75,7 @@ VARIANTS: dict[str, Recipe] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--folds", type=int, default=3)

@@ -97,12 +97,16 @@ def perturbed(faces: Faces, change, seed: int) -> Faces:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundles", nargs="+", type=Path)
-    parser.add_argument("--stills", default="../shared/data/FER2013")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundles", nargs="+", type=Path, help="bundle folders to score (the first is the candidate)")
+    parser.add_argument(
+        "--stills", default="../shared/data/FER2013", help="still faces per emotion; its val split is used"
+    )
     parser.add_argument("--reference", type=Path, help="the fer package's emotion_model_quantized.tflite")
-    parser.add_argument("--out", type=Path, default=Path("reports/robustness"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports/robustness"), help="folder for table.md and table.json"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random conditions (noise, side light)")
     args = parser.parse_args()
 
     faces = load_faces(EvalConfig(bundle="", data=args.stills, classes=SIX), None, print)

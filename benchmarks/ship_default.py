@@ -20,7 +20,7 @@ LIMIT_BYTES = 8_000_000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--command", required=True, help="the commands that made the bundle, for the manifest")
     args = parser.parse_args()

@@ -98,7 +98,7 @@ def check_bundle(bundle: Path, python: Path) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "fer-edge" / "venv-tflite-2.14")
     args = parser.parse_args()

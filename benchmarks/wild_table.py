@@ -40,12 +40,18 @@ def agreement(int8: dict, float32: dict) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundles", nargs="+", type=Path)
-    parser.add_argument("--stills", default="../shared/data/FER2013")
-    parser.add_argument("--sequences", default="../shared/data/CK+48")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundles", nargs="+", type=Path, help="bundle folders, one row each")
+    parser.add_argument(
+        "--stills", default="../shared/data/FER2013", help="still faces per emotion; its val split is used"
+    )
+    parser.add_argument(
+        "--sequences", default="../shared/data/CK+48", help="CK+48; its seed split's held-out part is used"
+    )
     parser.add_argument("--reference", type=Path, help="the fer package's emotion_model_quantized.tflite")
-    parser.add_argument("--out", type=Path, default=Path("reports/wild-table"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports/wild-table"), help="folder for table.md and table.json"
+    )
     parser.add_argument(
         "--whole-window",
         action="store_true",
