@@ -215,7 +215,7 @@ def wild() -> None:
     fifth_cycle += ["--encoder", "runs/stills-w0.5-then30x4-mix0.2"]
     fer_edge("train", *recipe, *fifth_cycle, "--out", fifth_run, "--force")
     fer_edge("export", fifth_run, "--int8", "--data", DATA, *tuned, "--out", fifth, "--force")
-    # shipped since 2026-12-02 16:20: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise
+    # shipped since 2026-12-02 16:11: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise
     # (the command's own stage 2 keeps the noise: the seventeenth candidate), then stage 2 without the noise on twice
     # the stills per epoch
     noisy_stage = "runs/stills-w0.5-from-default-n0.05"
