@@ -26,8 +26,9 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir
 from fer_edge.dataset import DEFAULT_CLASSES
-from fer_edge.evaluate import EvalConfig, Faces, bundle_scorer, load_faces, reference_scorer, score, static_windows
+from fer_edge.evaluate import EvalConfig, Faces, bundle_scorer, load_faces, reference_scorer, score
 from fer_edge.preprocess import preprocess_frame
+from fer_edge.stills import static_sequences
 
 SIX = (*DEFAULT_CLASSES, "neutral")
 
@@ -93,12 +94,12 @@ def perturbed(faces: Faces, change, seed: int) -> Faces:
         return faces
     rng = np.random.default_rng(seed)
     crops = [change(crop, rng) for crop in faces.crops]
-    return replace(faces, windows=static_windows(np.stack([preprocess_frame(c) for c in crops])), crops=crops)
+    return replace(faces, windows=static_sequences(np.stack([preprocess_frame(c) for c in crops])), crops=crops)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bundles", nargs="+", type=Path, help="bundle folders to score (the first is the candidate)")
+    parser.add_argument("bundles", nargs="+", type=Path, help="bundle folders, one column each")
     parser.add_argument(
         "--stills", default="../shared/data/FER2013", help="still faces per emotion; its val split is used"
     )

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
-from fer_edge.dataset import SEQUENCE_LENGTH, load_sequences, read_image
+from fer_edge.dataset import load_sequences, read_image
 from fer_edge.detect import DETECTORS, CropRule, Detector, crop_rule, face_crop, fills_picture, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
-from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder
+from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder, static_sequences
 
 Log = Callable[[str], None]
 FACE_MODES = ("auto", "crops", "detect")
@@ -99,20 +99,13 @@ def load_faces(config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> F
         stills = load_still_csv(data, config.split, config.classes)
         crops = [np.round(image[:, :, 0] * 255).astype(np.uint8) for image in stills.images]
         labels = [stills.classes[i] for i in stills.labels]
-        return Faces(
-            static_windows(stills.images), crops, labels, list(stills.ids), "stills", skipped=list(stills.skipped)
-        )
+        return Faces(stills.as_sequences(), crops, labels, list(stills.ids), "stills", skipped=list(stills.skipped))
     root = data / config.split if (data / config.split).is_dir() else data
     if not any(p.is_dir() for p in root.iterdir()):
         raise DatasetError(f"{root} has no emotion sub-folders (expected e.g. {root}/happy/)")
     if is_still_folder(root):
         return _load_still_photos(root, config, log)
     return _load_sequences(root, config, heldout_ids, log)
-
-
-def static_windows(images: np.ndarray) -> np.ndarray:
-    """Still faces (N, 48, 48) as static sequences (N, frames, 48, 48): each image repeated for every frame."""
-    return np.repeat(images[:, None], SEQUENCE_LENGTH, axis=1)
 
 
 def _load_sequences(root: Path, config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> Faces:
@@ -192,7 +185,7 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
         )
     if no_face:
         log(f"no face found in {sum(no_face.values())} of {len(files)} photos (counted, not guessed)")
-    return Faces(static_windows(np.stack(windows)), crops, labels, ids, "stills", no_face, skipped, whole)
+    return Faces(static_sequences(np.stack(windows)), crops, labels, ids, "stills", no_face, skipped, whole)
 
 
 def preprocess_gray(image: np.ndarray) -> np.ndarray:

@@ -42,6 +42,11 @@ MAX_BAD_SHARE = 0.01
 MAX_BAD_FEW = 3
 
 
+def static_sequences(images: np.ndarray, frames: int = SEQUENCE_LENGTH) -> np.ndarray:
+    """Still faces (N, 48, 48, 1) as static sequences (N, frames, 48, 48, 1): each image repeated for every frame."""
+    return np.repeat(images[:, None], frames, axis=1)
+
+
 @dataclass(frozen=True)
 class StillFile:
     path: Path
@@ -62,8 +67,7 @@ class Stills:
         return len(self.ids)
 
     def as_sequences(self, frames: int = SEQUENCE_LENGTH) -> np.ndarray:
-        """(N, frames, 48, 48, 1): each still repeated for every frame of a static sequence."""
-        return np.repeat(self.images[:, None], frames, axis=1)
+        return static_sequences(self.images, frames)
 
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.labels == i)) for i, c in enumerate(self.classes)}

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_edge.evaluate import Faces, static_windows
+from fer_edge.evaluate import Faces
 from fer_edge.preprocess import preprocess_frame
+from fer_edge.stills import static_sequences
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py"
 spec = importlib.util.spec_from_file_location("robustness", SCRIPT)
@@ -49,7 +50,7 @@ def test_the_changes_do_what_their_names_say():
 def test_perturbed_faces_go_through_the_runtime_preprocessing_with_a_fixed_seed():
     crops = [_face(), 255 - _face()]
     faces = Faces(
-        static_windows(np.stack([preprocess_frame(c) for c in crops])), crops, ["happy", "fear"], ["a", "b"], "stills"
+        static_sequences(np.stack([preprocess_frame(c) for c in crops])), crops, ["happy", "fear"], ["a", "b"], "stills"
     )
     noise = robustness.CONDITIONS["noise (sigma 12)"]
     first, again = (robustness.perturbed(faces, noise, seed=3) for _ in range(2))

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_edge.dataset import SEQUENCE_LENGTH, Sequences
-from fer_edge.stills import Stills
+from fer_edge.stills import Stills, static_sequences
 from fer_edge.train.pretrain import class_weights
 from fer_edge.train.recipes import Recipe
 
@@ -80,7 +80,7 @@ class StillsProgress(keras.callbacks.Callback):
     def __init__(self, val: Stills, targets: tuple[str, ...], sequence_classes: tuple[str, ...], log, seed: int = 0):
         super().__init__()
         rows = np.random.default_rng(seed).permutation(len(val))[:MONITOR_STILLS]
-        self.frames = np.repeat(val.images[rows][:, None], SEQUENCE_LENGTH, axis=1)
+        self.frames = static_sequences(val.images[rows])
         self.labels, self.targets, self.sequence_classes, self.log = val.labels[rows], targets, sequence_classes, log
         self.records: dict[str, list[float]] = {"stills_val_accuracy_seq_classes": [], "stills_val_accuracy_all": []}
 
