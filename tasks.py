@@ -215,14 +215,12 @@ def wild() -> None:
     fifth_cycle += ["--encoder", "runs/stills-w0.5-then30x4-mix0.2"]
     fer_edge("train", *recipe, *fifth_cycle, "--out", fifth_run, "--force")
     fer_edge("export", fifth_run, "--int8", "--data", DATA, *tuned, "--out", fifth, "--force")
-    # shipped since 2026-12-02 16:11: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise
-    # (the command's own stage 2 keeps the noise: the seventeenth candidate), then stage 2 without the noise on twice
-    # the stills per epoch
-    noisy_stage = "runs/stills-w0.5-from-default-n0.05"
-    noisy_cycle = ["--pretrain-from", fifth, *mixup_cycle, "--jitter-noise", "0.05", "--encoder", noisy_stage]
-    fer_edge("train", *recipe, *noisy_cycle, "--out", "runs/wild-w0.5-from-default-n0.05", "--force")
+    # shipped since 2026-12-02 16:11: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise,
+    # then stage 2 without the noise on twice the stills per epoch (docs/wild.md: the seventeenth candidate's stage 1,
+    # the twentieth candidate)
     sixth_run, sixth = "runs/wild-w0.5-from-default-n0.05-s4000", "bundles/wild-w0.5-from-default-n0.05-s4000"
-    sixth_stage = ["--encoder", noisy_stage, "--stills-per-epoch", "4000"]
+    noisy_cycle = ["--pretrain-from", fifth, *mixup_cycle, "--pretrain-noise", "0.05"]
+    sixth_stage = [*noisy_cycle, "--encoder", "runs/stills-w0.5-from-default-n0.05", "--stills-per-epoch", "4000"]
     fer_edge("train", *recipe, *sixth_stage, "--out", sixth_run, "--force")
     fer_edge("export", sixth_run, "--int8", "--data", DATA, *tuned, "--out", sixth, "--force")
     reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []

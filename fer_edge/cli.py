@@ -166,6 +166,13 @@ def train(
             "batch, targets alike (0 = off, the recipe's; 0.2 is usual)."
         ),
     ] = None,
+    pretrain_noise: Annotated[
+        float | None,
+        typer.Option(
+            help="wild: stage 1's sensor noise (as --jitter-noise) when it should differ from stage 2's; "
+            "default: --jitter-noise for both stages."
+        ),
+    ] = None,
     pretrain_from: Annotated[
         Path | None,
         typer.Option(
@@ -250,6 +257,7 @@ def train(
         pretrain_learning_rate=pretrain_lr,
         pretrain_erase=pretrain_erase,
         pretrain_mixup=pretrain_mixup,
+        pretrain_noise=pretrain_noise,
         jitter_scale=jitter_scale,
         jitter_shift=jitter_shift,
         jitter_noise=jitter_noise,

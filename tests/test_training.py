@@ -281,3 +281,11 @@ def test_the_recipes_jitter_ranges_are_the_ones_applied_and_name_their_stage_one
     noisy = get_recipe("wild", jitter_noise=0.05)
     assert noisy.jitter == Jitter(noise=0.05)
     assert encoder_dir(config, noisy).name == "stills-w0.5-e50-d0.5-n0.05"
+    stage_one_only = get_recipe("wild", pretrain_noise=0.05)  # the folder names stage 1's noise, not stage 2's
+    assert stage_one_only.jitter == Jitter() and stage_one_only.pretrain_jitter == Jitter(noise=0.05)
+    assert encoder_dir(config, stage_one_only).name == "stills-w0.5-e50-d0.5-n0.05"
+    stage_two_only = get_recipe("wild", jitter_noise=0.05, pretrain_noise=0)
+    assert (
+        stage_two_only.pretrain_jitter == Jitter()
+        and encoder_dir(config, stage_two_only).name == "stills-w0.5-e50-d0.5"
+    )

@@ -29,6 +29,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     run, encoder = tmp_path / "run", tmp_path / "stage1"
     args = ["train", "--recipe", "wild", "--data", data, "--stills", stills, "--encoder", encoder, "--out", run]
     framing = ["--jitter-scale", "0.2", "--jitter-shift", "0.1", "--jitter-noise", "0.04"]  # recorded by both stages
+    framing += ["--pretrain-noise", "0.03"]  # stage 1's noise alone
     framing += ["--lr", "2e-4"]  # stage 2's peak rate
     result = CliRunner().invoke(app, [*map(str, args), *TINY_WILD, *framing])
     assert result.exit_code == 0, result.output
@@ -37,7 +38,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     pretrain = json.loads((encoder / "pretrain.json").read_text())
     assert pretrain["train_stills"] == 56 and pretrain["val_stills"] == 28 and pretrain["config"]["epochs"] == 1
     assert pretrain["augmentation"]["scale"] == 0.2 and pretrain["augmentation"]["shift"] == 0.1
-    assert pretrain["augmentation"]["noise"] == 0.04
+    assert pretrain["augmentation"]["noise"] == 0.03
 
     config = json.loads((run / "config.json").read_text())
     assert config["classes"] == [*DEFAULT_CLASSES, "neutral"] and config["sequence_classes"] == list(DEFAULT_CLASSES)
@@ -171,6 +172,7 @@ def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck
     [
         ("erase", "0.5", "-er0.5", "2", "pretrain_erase 2.0 must be in [0, 1]"),
         ("mixup", "0.2", "-mix0.2", "-1", "pretrain_mixup -1.0 must be at least 0"),
+        ("noise", "0.05", "-n0.05", "0.3", "pretrain_noise 0.3 must be in [0, 0.2]"),
     ],
 )
 def test_stage_one_options_name_their_folder_and_are_refused_outside_wild_or_out_of_range(

@@ -42,6 +42,7 @@ class TrainConfig:
     jitter_noise: float | None = None  # None: the recipe's
     pretrain_erase: float | None = None  # None: the recipe's
     pretrain_mixup: float | None = None  # None: the recipe's
+    pretrain_noise: float | None = None  # None: jitter_noise, as stage 2
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
@@ -82,6 +83,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         jitter_noise=config.jitter_noise,
         pretrain_erase=config.pretrain_erase,
         pretrain_mixup=config.pretrain_mixup,
+        pretrain_noise=config.pretrain_noise,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
@@ -151,7 +153,8 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     start = f"-from-{Path(config.pretrain_from).name}" if config.pretrain_from else ""
     moved = (recipe.jitter_scale, recipe.jitter_shift) != (Jitter.scale, Jitter.shift)
     jitter = f"-j{recipe.jitter_scale:g}-{recipe.jitter_shift:g}" if moved else ""
-    jitter += f"-n{recipe.jitter_noise:g}" if recipe.jitter_noise else ""
+    noise = recipe.pretrain_jitter.noise
+    jitter += f"-n{noise:g}" if noise else ""
     erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
     name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{start}"

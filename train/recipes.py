@@ -38,6 +38,7 @@ class Recipe:
     pretrain_learning_rate: float = 2e-3  # stage 1: Adam's peak rate (warm-up, then half a cosine)
     pretrain_erase: float = 0.0  # stage 1: share of stills with a random rectangle replaced by noise; 0 = off
     pretrain_mixup: float = 0.0  # stage 1: mixup's alpha (each still blended with a partner from its batch); 0 = off
+    pretrain_noise: float | None = None  # stage 1's sensor noise when it differs from jitter_noise (stage 2's)
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
 
     def __post_init__(self) -> None:
@@ -61,6 +62,12 @@ class Recipe:
                 ("pretrain_learning_rate", self.pretrain_learning_rate, self.pretrain_learning_rate > 0, "must be > 0"),
                 ("pretrain_erase", self.pretrain_erase, 0 <= self.pretrain_erase <= 1, "must be in [0, 1]"),
                 ("pretrain_mixup", self.pretrain_mixup, self.pretrain_mixup >= 0, "must be at least 0"),
+                (
+                    "pretrain_noise",
+                    self.pretrain_noise,
+                    self.pretrain_noise is None or 0 <= self.pretrain_noise <= 0.2,
+                    "must be in [0, 0.2]",
+                ),
                 (
                     "precision",
                     self.precision,
@@ -92,6 +99,11 @@ class Recipe:
     @property
     def jitter(self) -> Jitter:
         return Jitter(scale=self.jitter_scale, shift=self.jitter_shift, noise=self.jitter_noise)
+
+    @property
+    def pretrain_jitter(self) -> Jitter:
+        """Stage 1's augmentation: stage 2's, but for the sensor noise when pretrain_noise is set."""
+        return replace(self.jitter, noise=self.jitter_noise if self.pretrain_noise is None else self.pretrain_noise)
 
     @property
     def uses_stills(self) -> bool:
@@ -166,6 +178,7 @@ def get_recipe(
     jitter_noise: float | None = None,
     pretrain_erase: float | None = None,
     pretrain_mixup: float | None = None,
+    pretrain_noise: float | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -183,12 +196,12 @@ def get_recipe(
         "jitter_noise": jitter_noise,
         "pretrain_erase": pretrain_erase,
         "pretrain_mixup": pretrain_mixup,
+        "pretrain_noise": pretrain_noise,
     }
-    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase, pretrain_mixup)
+    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase, pretrain_mixup, pretrain_noise)
     if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):
         raise UsageError(
-            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase, --pretrain-mixup and "
-            "--stills-per-epoch are for recipes that train on stills, "
-            f"not {name}"
+            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase, --pretrain-mixup, "
+            f"--pretrain-noise and --stills-per-epoch are for recipes that train on stills, not {name}"
         )
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe

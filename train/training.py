@@ -511,7 +511,7 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         dropout_scale=recipe.pretrain_dropout,
         seed=config.seed,
         init_from=start,
-        jitter=recipe.jitter,
+        jitter=recipe.pretrain_jitter,
         erase=recipe.pretrain_erase,
         mixup=recipe.pretrain_mixup,
     )
