@@ -20,3 +20,26 @@ def test_every_bench_run_is_a_results_run_of_the_main_recipe_with_its_epochs_nam
     for run in tasks.BENCH_RUNS:
         args = runs[run]
         assert args[args.index("--recipe") + 1] == tasks.MAIN_RECIPE and "--epochs" in args and "--cv" not in args
+
+
+def test_every_command_of_tasks_wild_uses_only_options_that_its_fer_edge_command_has(monkeypatch):
+    import typer
+
+    from fer_edge.cli import app
+
+    tasks = load_tasks()
+    calls = []
+    monkeypatch.setattr(tasks, "setup", lambda: None)
+    monkeypatch.setattr(tasks, "run", lambda *command: calls.append(command))
+    tasks.wild()
+    commands = typer.main.get_command(app).commands
+    checked = 0
+    for call in calls:
+        if not call[0].endswith("fer-edge"):
+            continue
+        known = {opt for param in commands[call[1]].params for opt in param.opts + param.secondary_opts}
+        assert {a for a in call[2:] if a.startswith("--")} <= known, call
+        checked += 1
+    assert checked == 12  # six trainings, six exports
+    shipped = [c for c in calls if "runs/wild-w0.5-from-default-n0.05-s4000" in c and c[1] == "train"]
+    assert len(shipped) == 1 and "--pretrain-noise" in shipped[0] and "--jitter-noise" not in shipped[0]
