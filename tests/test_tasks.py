@@ -1,5 +1,5 @@
 """tasks.py: the bench table's runs are runs of the results table, of the main recipe with its epochs
-named, on the 70/30 split."""
+named, on the 70/30 split; `tasks.py wild` passes only options that fer-edge has."""
 
 import importlib.util
 from pathlib import Path
