@@ -26,6 +26,7 @@ from fer_edge.export.convert import (
     to_onnx,
     to_tflite,
 )
+from fer_edge.export.priors import prior_offsets, shift_output_bias
 from fer_edge.export.ranges import ELU_FLOOR, scale_tops, search_tops
 from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
@@ -68,6 +69,7 @@ class ExportConfig:
     elu_floor: float | None = ELU_FLOOR  # int8: bottom of each ELU input's range (export.ranges); None: off
     tune_stills: int = 0  # int8 TFLite encoder: training stills drawn to search its range tops on; 0: no search
     onnx_weight_bits: int = 7  # int8 ONNX: 7 (onnxruntime's reduce_range) or 8 bits per weight
+    prior_shift: float = 0.0  # runs trained on stills: add this times log(training stills per class) to the logits
     force: bool = False
 
     def validate(self) -> None:
@@ -90,6 +92,8 @@ class ExportConfig:
             raise UsageError("--onnx-weight-bits sets the int8 ONNX weights; pass --int8 and onnx in --formats")
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
+        if not 0 <= self.prior_shift <= 1:
+            raise UsageError(f"--prior-shift must be between 0 and 1, got {self.prior_shift}")
         if not 0 <= self.tie_margin < 1:
             raise UsageError(f"--tie-margin must be in [0, 1), got {self.tie_margin}")
         if not 0 <= self.min_agreement <= 1:
@@ -196,14 +200,45 @@ def load_matching_data(run: TrainedRun, data_path: str) -> Sequences:
     return replace(data, classes=run.classes)
 
 
-def calibration_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Stills | None:
-    """A class-stratified sample of the training stills of a run that trained on stills (else None)."""
+def stills_path(run: TrainedRun, config: ExportConfig) -> Path | None:
+    """Where the training stills of a run that trained on stills are (--stills, else the run's record), or None."""
     recorded = (run.config.get("stills") or {}).get("path")
-    if not recorded or not config.calib_stills:
+    if not recorded:
         return None
     path = Path(config.stills or recorded)
     if not path.exists():
         raise DatasetError(f"the run trained on stills from {path}, which is not there; pass --stills")
+    return path
+
+
+def shift_prior(run: TrainedRun, config: ExportConfig, log: Log) -> dict | None:
+    """--prior-shift: moves the run's output bias by tau * log(training stills per class), in place (export.priors),
+    and returns what the manifest records of it; None without it."""
+    if not config.prior_shift:
+        return None
+    path = stills_path(run, config)
+    if path is None:
+        raise UsageError("--prior-shift needs a run trained on stills: their numbers per class set the shift")
+    counts = np.bincount(relabel(load_stills(path, "train"), run.classes).labels, minlength=len(run.classes))
+    offsets = prior_offsets(counts, config.prior_shift)
+    shift_output_bias(run.model, offsets)
+    log(
+        f"prior shift {config.prior_shift:g} x log(training stills per class) added to the logits: "
+        + ", ".join(f"{c} {o:+.3f}" for c, o in zip(run.classes, offsets, strict=True))
+    )
+    return {
+        "tau": config.prior_shift,
+        "stills": os.path.relpath(path.resolve()),
+        "counts": {c: int(n) for c, n in zip(run.classes, counts, strict=True)},
+        "logit_offsets": {c: round(float(o), 6) for c, o in zip(run.classes, offsets, strict=True)},
+    }
+
+
+def calibration_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Stills | None:
+    """A class-stratified sample of the training stills of a run that trained on stills (else None)."""
+    path = stills_path(run, config)
+    if path is None or not config.calib_stills:
+        return None
     stills = sample(relabel(load_stills(path, "train"), run.classes), config.calib_stills)
     log(f"calibration adds {len(stills)} training stills from {path} as static sequences")
     return stills
@@ -215,8 +250,7 @@ def tuning_stills(run: TrainedRun, config: ExportConfig, calibration: Stills | N
         return None
     if calibration is None:
         raise UsageError("--tune-stills needs a run trained on stills and --calib-stills above 0")
-    path = Path(config.stills or run.config["stills"]["path"])
-    drawn = sample(relabel(load_stills(path, "train"), run.classes), config.tune_stills, seed=7)
+    drawn = sample(relabel(load_stills(stills_path(run, config), "train"), run.classes), config.tune_stills, seed=7)
     keep = ~np.isin(drawn.ids, calibration.ids)
     probe = Stills(drawn.images[keep], drawn.labels[keep], drawn.ids[keep], drawn.classes, drawn.skipped)
     if not len(probe):
@@ -232,6 +266,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     config.validate()
     check_output_dir(config.bundle_dir, config.force)
     run = load_run(Path(config.run))
+    prior = shift_prior(run, config, log)
     data = load_matching_data(run, config.data)
     test = data.select(run.split.test)
     calib = calibration_set(data, run.split, config.calib_size)
@@ -328,6 +363,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 "run": os.path.relpath(run.directory.resolve()),  # never the building machine's absolute path
                 "width": run.width,
                 "twin_max_difference": twin_gap,
+                "prior_shift": prior,  # None: the bundle's models are model.keras as trained
             },
             split={
                 "protocol": run.split.protocol,

@@ -341,6 +341,14 @@ def export(
             "CPUs (docs/export.md)."
         ),
     ] = 7,
+    prior_shift: Annotated[
+        float,
+        typer.Option(
+            help="Runs trained on stills: add this times log(training stills per class) to each output's logit, "
+            "giving back the class shares that training's 1/sqrt(class size) weights took away (0.5 undoes them; "
+            "docs/wild.md). 0: the model as trained."
+        ),
+    ] = 0.0,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
@@ -369,6 +377,7 @@ def export(
         elu_floor=elu_floor or None,
         tune_stills=tune_stills,
         onnx_weight_bits=onnx_weight_bits,
+        prior_shift=prior_shift,
         force=force,
     )
     export_bundle(config, log=lambda line: typer.echo(line))

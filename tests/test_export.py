@@ -477,3 +477,45 @@ def test_int8_onnx_conv_weights_have_one_scale_per_output_channel_and_matmul_wei
     matmuls = [node for node in head.node if node.op_type == "MatMul" and node.input[1] in made_by]
     dequantized = [made_by[node.input[1]] for node in matmuls if made_by[node.input[1]].input[0] in constants]
     assert dequantized and all(constants[dequantize.input[1]].size == 1 for dequantize in dequantized)
+
+
+def test_the_prior_shift_adds_tau_log_counts_to_the_logits_and_nothing_else():
+    import keras
+
+    from fer_edge.errors import UsageError
+    from fer_edge.export.priors import prior_offsets, shift_output_bias
+
+    offsets = prior_offsets(np.array([400, 100, 100]), 0.5)
+    assert offsets.sum() == pytest.approx(0)  # centred
+    assert offsets[0] - offsets[1] == pytest.approx(0.5 * np.log(4))  # 4x the faces: e^0.5log4 = 2x the odds
+    with pytest.raises(UsageError, match="every output class"):
+        prior_offsets(np.array([400, 0, 100]), 0.5)
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(5, activation="elu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probabilities")(hidden))
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    shift_output_bias(model, offsets)
+    after = model.predict(x, verbose=0)
+    # softmax(z + o): log p moves by o plus one constant per row
+    moved = np.log(after) - np.log(before) - offsets
+    assert np.allclose(moved, moved[:, :1], atol=1e-4)
+    assert not np.allclose(after, before, atol=1e-3)
+    with pytest.raises(UsageError, match="3 outputs, the prior shift 2"):
+        shift_output_bias(model, offsets[:2])
+
+
+def test_the_prior_shift_is_refused_out_of_range_and_on_runs_without_stills(bundle, tmp_path):
+    from fer_edge.errors import UsageError
+    from fer_edge.export.bundle import ExportConfig
+
+    for tau in (-0.1, 1.5):
+        with pytest.raises(UsageError, match="--prior-shift must be between 0 and 1"):
+            ExportConfig(run="runs/x", prior_shift=tau).validate()
+    data, run, _, _ = bundle
+    result = CliRunner().invoke(
+        app, ["export", str(run), "--data", str(data), "--out", str(tmp_path / "b"), "--prior-shift", "0.5"]
+    )
+    assert result.exit_code != 0 and "--prior-shift needs a run trained on stills" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "b").exists()

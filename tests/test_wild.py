@@ -81,6 +81,23 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     ours = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][0]
     assert ours["faces"] == 24 and ours["not_scored"] == {"disgust": 4} and "neutral" in ours["recall"]
 
+    # --prior-shift: fewer happy training stills, so happy's logit goes down by 0.5 * log 2 against the others'
+    for still in sorted((stills / "train" / "happy").iterdir())[:4]:
+        still.unlink()
+    shifted = tmp_path / "shifted"
+    args = ["export", str(run), "--data", str(data), "--out", str(shifted), "--formats", "tflite"]
+    exported = CliRunner().invoke(app, [*args, "--calib-stills", "0", "--prior-shift", "0.5"])
+    assert exported.exit_code == 0, exported.output
+    prior = json.loads((shifted / "manifest.json").read_text())["source_model"]["prior_shift"]
+    assert prior["tau"] == 0.5 and prior["counts"] == {**dict.fromkeys(manifest["classes"], 8), "happy": 4}
+    offsets = np.array([prior["logit_offsets"][c] for c in manifest["classes"]])
+    assert offsets[0] - offsets[1] == pytest.approx(-0.5 * np.log(2), abs=1e-5)  # happy against surprise
+    plain = np.array(manifest["heldout_metrics"]["keras_probabilities"])
+    moved = np.array(json.loads((shifted / "manifest.json").read_text())["heldout_metrics"]["keras_probabilities"])
+    change = np.log(np.maximum(moved, 1e-6)) - np.log(np.maximum(plain, 1e-6)) - offsets
+    sure = (plain > 1e-3).all(axis=1) & (moved > 1e-3).all(axis=1)
+    assert sure.sum() >= 5 and np.allclose(change[sure], change[sure][:, :1], atol=1e-3)  # the bundle's own model
+
 
 def test_mixed_batches_hold_sequences_and_static_stills_in_proportion():
     from dataclasses import replace
