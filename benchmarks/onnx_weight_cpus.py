@@ -100,7 +100,8 @@ def main() -> None:
         source = Path(scratch) / "images.npy"
         np.save(source, images)
         for bundle in args.bundles:
-            bits = read_manifest(bundle).calibration.get("onnx_weight_bits") or 7  # bundles before the option: 7
+            recorded = read_manifest(bundle).calibration.get("onnx_weight_bits") or 7  # bundles before the option: 7
+            bits = recorded if isinstance(recorded, int) else recorded[0]  # encoder_int8.onnx has the first width
             head = open_model(bundle / "head_float32.onnx", threads=1)
             steps = head.input.shape[1]
 

@@ -68,7 +68,8 @@ class ExportConfig:
     calib_stills: int = 600  # stills (static sequences) added to the calibration set of such runs
     elu_floor: float | None = ELU_FLOOR  # int8: bottom of each ELU input's range (export.ranges); None: off
     tune_stills: int = 0  # int8 TFLite encoder: training stills drawn to search its range tops on; 0: no search
-    onnx_weight_bits: int = 7  # int8 ONNX: 7 (onnxruntime's reduce_range) or 8 bits per weight
+    # int8 ONNX: 7 (onnxruntime's reduce_range) and/or 8 bits per weight; with both, the runtime picks by CPU
+    onnx_weight_bits: tuple[int, ...] = (7,)
     prior_shift: float = 0.0  # runs trained on stills: add this times log(training stills per class) to the logits
     force: bool = False
 
@@ -86,9 +87,14 @@ class ExportConfig:
             raise UsageError(
                 "--tune-stills searches the int8 TFLite encoder's ranges; pass --int8 and tflite in --formats"
             )
-        if self.onnx_weight_bits not in (7, 8):
-            raise UsageError(f"--onnx-weight-bits takes 7 or 8, got {self.onnx_weight_bits}")
-        if self.onnx_weight_bits != 7 and not (self.int8 and "onnx" in self.formats):
+        bits = ",".join(map(str, self.onnx_weight_bits))
+        if (
+            not self.onnx_weight_bits
+            or len(set(self.onnx_weight_bits)) < len(self.onnx_weight_bits)
+            or any(b not in (7, 8) for b in self.onnx_weight_bits)
+        ):
+            raise UsageError(f"--onnx-weight-bits takes 7, 8 or 7,8, got {bits}")
+        if self.onnx_weight_bits != (7,) and not (self.int8 and "onnx" in self.formats):
             raise UsageError("--onnx-weight-bits sets the int8 ONNX weights; pass --int8 and onnx in --formats")
         if self.elu_floor is not None and self.elu_floor <= 0:
             raise UsageError(f"--elu-floor must be above 0 (0 on the command line turns it off), got {self.elu_floor}")
@@ -159,7 +165,7 @@ def convert_part(
             log(f"  int8 range tops: the encoder's {len(tops)} lowered tops applied to {path.name}")
         path.write_bytes(quantize_tflite(calibrated, int8_io))
         return searched
-    float_path = path.with_name(path.stem.replace("_int8", "_float32") + ".onnx")
+    float_path = path.with_name(path.stem.split("_int8")[0] + "_float32.onnx")
     if calibration is None:
         to_onnx(model, path)
     else:
@@ -172,7 +178,9 @@ def convert_part(
     return None
 
 
-def describe(path: Path, fmt: str, part: str, precision: str, verification: dict) -> Artifact:
+def describe(
+    path: Path, fmt: str, part: str, precision: str, verification: dict, weight_bits: int | None = None
+) -> Artifact:
     model = open_model(path)
     return Artifact(
         file=path.name,
@@ -184,6 +192,7 @@ def describe(path: Path, fmt: str, part: str, precision: str, verification: dict
         inputs=[model.input.to_dict()],
         outputs=[model.output.to_dict()],
         verification=verification,
+        weight_bits=weight_bits,
     )
 
 
@@ -261,6 +270,22 @@ def tuning_stills(run: TrainedRun, config: ExportConfig, calibration: Stills | N
     return probe
 
 
+def variants(config: ExportConfig, precisions: tuple[str, ...]) -> list[tuple[str, str, int | None]]:
+    """(format, precision, ONNX weight bits or None) of each set of files, TFLite first."""
+    return [
+        (fmt, precision, bits)
+        for fmt in sorted(config.formats, key=FORMATS.index)
+        for precision in precisions
+        for bits in (config.onnx_weight_bits if (fmt, precision) == ("onnx", "int8") else (None,))
+    ]
+
+
+def artifact_name(part: str, precision: str, fmt: str, bits: int | None, all_bits: tuple[int, ...]) -> str:
+    """`encoder_int8.onnx`; the int8 ONNX files of a second weight width get it in the name (`encoder_int8w8.onnx`)."""
+    width = f"w{bits}" if bits is not None and bits != all_bits[0] else ""
+    return f"{part}_{precision}{width}.{fmt}"
+
+
 def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     """Convert, write atomically, reload every artifact in its runtime, verify parity on held-out data."""
     config.validate()
@@ -300,39 +325,36 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     tops: dict[str, float] | None = None
 
     with atomic_dir(config.bundle_dir, config.force) as tmp:
-        paths: dict[tuple[str, str, str], Path] = {}
-        for fmt in sorted(config.formats, key=FORMATS.index):  # TFLite first: its searched tops serve ONNX too
-            for precision in precisions:
-                for part in ("encoder", "head", "full"):  # the encoder's searched tops apply to the full model
-                    model, calibration = inputs[part]
-                    path = tmp / f"{part}_{precision}.{fmt}"
-                    started = time.perf_counter()
-                    searched = convert_part(
-                        fmt,
-                        model,
-                        calibration if precision == "int8" else None,
-                        path,
-                        config.int8_io,
-                        config.elu_floor,
-                        tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
-                        tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
-                        log,
-                        config.onnx_weight_bits,
-                    )
-                    tops = searched if searched is not None else tops
-                    paths[(fmt, part, precision)] = path
-                    log(
-                        f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s"
-                    )
+        paths: dict[tuple[str, str, str, int | None], Path] = {}
+        for fmt, precision, bits in variants(config, precisions):  # TFLite first: its searched tops serve ONNX too
+            for part in ("encoder", "head", "full"):  # the encoder's searched tops apply to the full model
+                model, calibration = inputs[part]
+                path = tmp / artifact_name(part, precision, fmt, bits, config.onnx_weight_bits)
+                started = time.perf_counter()
+                searched = convert_part(
+                    fmt,
+                    model,
+                    calibration if precision == "int8" else None,
+                    path,
+                    config.int8_io,
+                    config.elu_floor,
+                    tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
+                    tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
+                    log,
+                    bits or 7,
+                )
+                tops = searched if searched is not None else tops
+                paths[(fmt, part, precision, bits)] = path
+                log(f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s")
 
         artifacts, failures = [], []
-        for fmt, precision, part in itertools.product(config.formats, precisions, PARTS):
-            path = paths[(fmt, part, precision)]
+        for (fmt, precision, bits), part in itertools.product(variants(config, precisions), PARTS):
+            path = paths[(fmt, part, precision, bits)]
             verification: dict = {}
             if part == "full":
                 verification = parity(open_model(path).run(test.frames), reference, test.labels, config.tie_margin)
             elif part == "head":
-                streamed = run_streaming(paths[(fmt, "encoder", precision)], path, test.frames)
+                streamed = run_streaming(paths[(fmt, "encoder", precision, bits)], path, test.frames)
                 verification = {"streaming": parity(streamed, reference, test.labels, config.tie_margin)}
             check = verification.get("streaming", verification)
             if precision == "int8" and check:
@@ -349,7 +371,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                     )
             if check and not check["finite"]:
                 failures.append(f"{path.name} gives NaN or Inf")
-            artifacts.append(describe(path, fmt, part, precision, verification))
+            artifacts.append(describe(path, fmt, part, precision, verification, bits))
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             classes=list(run.classes),
@@ -382,7 +404,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
                 # the same floor and tops given to the int8 ONNX files (export.ranges.onnx_elu_overrides)
                 "onnx_elu_floor": config.elu_floor if onnx_int8 else None,
                 "onnx_range_tops": tops if onnx_int8 else None,
-                "onnx_weight_bits": config.onnx_weight_bits if onnx_int8 else None,
+                "onnx_weight_bits": list(config.onnx_weight_bits) if onnx_int8 else None,
                 "ids": list(calib.ids) + (list(stills.ids) if stills is not None else []),
             },
             heldout_metrics={

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fer_edge.atomic import atomic_write_text
+from fer_edge.cpu import onnx_weight_bits
 from fer_edge.errors import ModelLoadError
 
 FORMAT_VERSION = 1
@@ -26,6 +27,10 @@ class Artifact:
     inputs: list[dict]
     outputs: list[dict]
     verification: dict = field(default_factory=dict)
+    weight_bits: int | None = None  # int8 ONNX: 7 or 8 bits per weight (a bundle may hold both); None elsewhere
+
+
+OPTIONAL_ARTIFACT_FIELDS = ("verification", "weight_bits")
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,14 @@ class Manifest:
     versions: dict
     notes: dict = field(default_factory=dict)
 
-    def artifact(self, format: str, part: str, precision: str) -> Artifact | None:
-        for artifact in self.artifacts:
-            if (artifact.format, artifact.part, artifact.precision) == (format, part, precision):
-                return artifact
-        return None
+    def artifact(self, format: str, part: str, precision: str, weight_bits: int | None = None) -> Artifact | None:
+        """The file for this format, part and precision. Where int8 ONNX comes with 7- and 8-bit weights, the one
+        for `weight_bits`, by default the one this CPU runs closest to float (fer_edge.cpu.onnx_weight_bits)."""
+        matches = [a for a in self.artifacts if (a.format, a.part, a.precision) == (format, part, precision)]
+        if len(matches) > 1 or weight_bits is not None:
+            wanted = onnx_weight_bits() if weight_bits is None else weight_bits
+            matches = [a for a in matches if a.weight_bits == wanted] or (matches if weight_bits is None else [])
+        return matches[0] if matches else None
 
 
 def write_manifest(manifest: Manifest, directory: Path) -> None:
@@ -72,7 +80,7 @@ def read_manifest(directory: Path) -> Manifest:
             raise ModelLoadError(f"{path} lacks the field {name!r}; export the bundle again")
     artifacts = []
     for i, entry in enumerate(raw["artifacts"]):
-        missing = [n for n in Artifact.__dataclass_fields__ if n not in entry and n != "verification"]
+        missing = [n for n in Artifact.__dataclass_fields__ if n not in entry and n not in OPTIONAL_ARTIFACT_FIELDS]
         if missing:
             raise ModelLoadError(f"{path}: artifacts[{i}] lacks the field {missing[0]!r}")
         artifacts.append(Artifact(**entry))

@@ -99,6 +99,7 @@ class EmotionModel:
         self.streaming = streaming
         parts = ("encoder", "head") if streaming else ("full",)
         self.parts: dict[str, TFLiteModel | OnnxModel] = {}
+        self.files: dict[str, str] = {}  # part -> file name: which file of the bundle runs (int8 ONNX: by CPU)
         for part in parts:
             artifact = self.manifest.artifact(format, part, precision)
             if artifact is None:
@@ -111,6 +112,7 @@ class EmotionModel:
             model = open_model(path, threads, tflite_backend)
             _check_input(model, artifact, path)
             self.parts[part] = model
+            self.files[part] = artifact.file
 
     def predict_window(self, frames: np.ndarray) -> np.ndarray:
         if frames.shape != (self.sequence_length, *self.manifest.frame_shape):

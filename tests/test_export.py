@@ -49,7 +49,9 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     assert manifest.calibration["count"] == len(split.train)
     assert manifest.calibration["tflite_elu_floor"] == ELU_FLOOR
     assert manifest.calibration["onnx_elu_floor"] == ELU_FLOOR  # the bundle has int8 ONNX files
-    assert manifest.calibration["onnx_weight_bits"] == 7
+    assert manifest.calibration["onnx_weight_bits"] == [7]
+    assert {a.weight_bits for a in manifest.artifacts if (a.format, a.precision) == ("onnx", "int8")} == {7}
+    assert {a.weight_bits for a in manifest.artifacts if (a.format, a.precision) != ("onnx", "int8")} == {None}
     assert set(manifest.calibration["ids"]) <= set(split.train)
     assert not set(manifest.calibration["ids"]) & set(split.test)
     assert manifest.source_model["sha256"] == sha256_file(run / "model.keras")
@@ -348,6 +350,10 @@ def _int8_weights(path):
     ]
 
 
+def _peak(path):
+    return max(int(np.abs(w.astype(np.int16)).max()) for w in _int8_weights(path))
+
+
 def test_onnx_weight_bits_set_the_int8_weight_range(tmp_path):
     """7 bits (reduce_range) keep every weight within +-64; 8 bits use the whole int8 range."""
     from fer_edge.export.convert import quantize_onnx
@@ -366,7 +372,7 @@ def test_onnx_weight_bits_set_the_int8_weight_range(tmp_path):
 def test_onnx_weight_bits_other_than_7_or_8_are_refused(tmp_path):
     result = CliRunner().invoke(app, ["export", str(tmp_path), "--int8", "--onnx-weight-bits", "6"])
     assert result.exit_code != 0
-    assert "--onnx-weight-bits takes 7 or 8, got 6" in result.output
+    assert "--onnx-weight-bits takes 7, 8 or 7,8, got 6" in result.output
     assert "Traceback" not in result.output and not (Path("bundles") / tmp_path.name).exists()
 
 
@@ -374,13 +380,44 @@ def test_onnx_weight_bits_need_int8_onnx_files():
     from fer_edge.errors import UsageError
     from fer_edge.export.bundle import ExportConfig
 
-    ExportConfig(run="runs/x", int8=True, onnx_weight_bits=8).validate()  # tflite and onnx by default
+    ExportConfig(run="runs/x", int8=True, onnx_weight_bits=(8,)).validate()  # tflite and onnx by default
+    ExportConfig(run="runs/x", int8=True, onnx_weight_bits=(7, 8)).validate()
     for config in (
-        ExportConfig(run="runs/x", onnx_weight_bits=8),
-        ExportConfig(run="runs/x", int8=True, formats=("tflite",), onnx_weight_bits=8),
+        ExportConfig(run="runs/x", onnx_weight_bits=(8,)),
+        ExportConfig(run="runs/x", int8=True, formats=("tflite",), onnx_weight_bits=(7, 8)),
     ):
         with pytest.raises(UsageError, match="pass --int8 and onnx in --formats"):
             config.validate()
+    for bits in ((), (7, 7), (8, 9)):
+        with pytest.raises(UsageError, match="--onnx-weight-bits takes 7, 8 or 7,8"):
+            ExportConfig(run="runs/x", int8=True, onnx_weight_bits=bits).validate()
+
+
+def test_both_onnx_weight_widths_are_written_verified_and_picked_by_cpu(tiny_run, tmp_path, monkeypatch):
+    import fer_edge.manifest
+    from fer_edge.model import EmotionModel
+
+    data, run = tiny_run
+    out = tmp_path / "bundle"
+    args = ["export", str(run), "--int8", "--formats", "onnx", "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--min-agreement", "0", "--onnx-weight-bits", "7,8"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(out)
+    assert manifest.calibration["onnx_weight_bits"] == [7, 8]
+    for part in ("full", "encoder", "head"):
+        seven, eight = (manifest.artifact("onnx", part, "int8", weight_bits=b) for b in (7, 8))
+        assert (seven.file, eight.file) == (f"{part}_int8.onnx", f"{part}_int8w8.onnx")
+        assert (out / seven.file).is_file() and (out / eight.file).is_file()
+        if part != "encoder":  # the encoder is verified through the head (streaming)
+            assert eight.verification and seven.verification
+        peaks = [_peak(out / a.file) for a in (seven, eight)]
+        assert peaks[0] <= 64 and peaks[1] > 64, peaks  # the second file really has 8-bit weights
+    assert manifest.artifact("onnx", "full", "float32").file == "full_float32.onnx"  # one float file for both
+    for bits in (7, 8):
+        monkeypatch.setattr(fer_edge.manifest, "onnx_weight_bits", lambda bits=bits: bits)
+        model = EmotionModel(out, format="onnx", precision="int8")
+        suffix = "" if bits == 7 else "w8"
+        assert model.files == {"encoder": f"encoder_int8{suffix}.onnx", "head": f"head_int8{suffix}.onnx"}
 
 
 def test_a_negative_elu_floor_is_refused():

@@ -26,6 +26,7 @@ from fer_edge.bench.clip import write_face_clip
 from fer_edge.bench.detectors import compare_detectors
 from fer_edge.bench.macs import count_macs
 from fer_edge.bench.timing import time_calls
+from fer_edge.cpu import cpu_flags
 from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.hashing import sha256_file
@@ -105,18 +106,13 @@ def frame_ms(row: dict, threads: int) -> float | None:
 
 
 def machine_info() -> dict:
-    flags: list[str] = []
     model = platform.processor()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            if line.startswith(("flags", "Features")):
-                found = line.split(":", 1)[1].split()
-                flags = sorted(f for f in found if f.startswith(SIMD_FLAGS))
-                break
+        names = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        model = model or (names[0].split(":", 1)[1].strip() if names else "")
     except OSError:
         pass
+    flags = sorted(f for f in cpu_flags() if f.startswith(SIMD_FLAGS))
     return {
         "platform": platform.platform(),
         "machine": platform.machine(),
