@@ -269,7 +269,9 @@ def bundle_scorer(config: EvalConfig) -> Scorer:
         return np.stack([model.predict_window(w) for w in faces.windows])
 
     mode = "streaming" if model.streaming else "whole window"
-    return Scorer(f"{Path(config.bundle).name} ({config.precision} {config.format}, {mode})", model.classes, predict)
+    bits = f", {model.weight_bits}-bit weights" if model.weight_bits else ""
+    name = f"{Path(config.bundle).name} ({config.precision} {config.format}{bits}, {mode})"
+    return Scorer(name, model.classes, predict)
 
 
 def reference_scorer(path: Path, threads: int | None) -> Scorer:

@@ -113,6 +113,7 @@ class EmotionModel:
             _check_input(model, artifact, path)
             self.parts[part] = model
             self.files[part] = artifact.file
+            self.weight_bits: int | None = artifact.weight_bits  # int8 ONNX: 7 or 8; None for the others
 
     def predict_window(self, frames: np.ndarray) -> np.ndarray:
         if frames.shape != (self.sequence_length, *self.manifest.frame_shape):

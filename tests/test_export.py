@@ -418,6 +418,7 @@ def test_both_onnx_weight_widths_are_written_verified_and_picked_by_cpu(tiny_run
         model = EmotionModel(out, format="onnx", precision="int8")
         suffix = "" if bits == 7 else "w8"
         assert model.files == {"encoder": f"encoder_int8{suffix}.onnx", "head": f"head_int8{suffix}.onnx"}
+        assert model.weight_bits == bits
 
 
 def test_a_negative_elu_floor_is_refused():
