@@ -20,7 +20,7 @@ import numpy as np
 from fer_edge.atomic import atomic_dir
 from fer_edge.backends import open_model
 from fer_edge.bench.suite import machine_info
-from fer_edge.export.bundle import ExportConfig, calibration_stills, feature_cosines, tuning_stills
+from fer_edge.export.bundle import ExportConfig, calibration_stills, feature_cosines, training_stills, tuning_stills
 from fer_edge.export.convert import to_tflite
 from fer_edge.export.run_folder import load_run
 from fer_edge.export.twin import streaming_parts, unrolled_twin
@@ -68,8 +68,9 @@ def main() -> None:
     export = ExportConfig(
         run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills, tune_stills=args.probe
     )
-    calibration = calibration_stills(run, export, print)  # the very sample fer-edge export draws
-    probe = tuning_stills(run, export, calibration, print)  # and the one --tune-stills searches on
+    train = training_stills(run, export, print)
+    calibration = calibration_stills(export, train, print)  # the very sample fer-edge export draws
+    probe = tuning_stills(export, train, calibration, print)  # and the one --tune-stills searches on
     steps = run.model.input_shape[1]
 
     def classify(features: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from fer_edge.backends import open_model
 from fer_edge.bench.suite import machine_info
-from fer_edge.export.bundle import ExportConfig, calibration_stills, load_matching_data, tuning_stills
+from fer_edge.export.bundle import ExportConfig, calibration_stills, load_matching_data, training_stills, tuning_stills
 from fer_edge.export.calibration import calibration_set
 from fer_edge.export.convert import quantize_onnx, to_onnx
 from fer_edge.export.ranges import ELU_FLOOR
@@ -55,8 +55,9 @@ def main() -> None:
     export = ExportConfig(
         run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills, tune_stills=args.tune_stills
     )
-    stills = calibration_stills(run, export, print)  # the very sample fer-edge export draws
-    probe = tuning_stills(run, export, stills, print)  # and the one --tune-stills searches on
+    train = training_stills(run, export, print)
+    stills = calibration_stills(export, train, print)  # the very sample fer-edge export draws
+    probe = tuning_stills(export, train, stills, print)  # and the one --tune-stills searches on
     train = calibration_set(load_matching_data(run, export.data), run.split)
     frames = np.concatenate([train.frames, stills.as_sequences()])
     tops = read_manifest(args.tops_from).calibration["tflite_range_tops"]

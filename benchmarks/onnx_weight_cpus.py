@@ -83,7 +83,7 @@ def main() -> None:
 
     from fer_edge.backends import open_model
     from fer_edge.bench.suite import machine_info
-    from fer_edge.export.bundle import ExportConfig, calibration_stills, tuning_stills
+    from fer_edge.export.bundle import ExportConfig, calibration_stills, training_stills, tuning_stills
     from fer_edge.export.run_folder import load_run
     from fer_edge.manifest import read_manifest
 
@@ -91,7 +91,8 @@ def main() -> None:
     export = ExportConfig(
         run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills, tune_stills=args.tune_stills
     )
-    probe = tuning_stills(run, export, calibration_stills(run, export, print), print)
+    train = training_stills(run, export, print)
+    probe = tuning_stills(export, train, calibration_stills(export, train, print), print)
     keep = np.unique(np.linspace(0, len(probe) - 1, min(args.probe, len(probe))).round().astype(int))
     images, labels = probe.images[keep], probe.labels[keep]  # evenly spaced: the draw's order groups classes
     print(f"probe: {len(images)} training stills, per class {np.bincount(labels).tolist()}")

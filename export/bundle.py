@@ -220,15 +220,24 @@ def stills_path(run: TrainedRun, config: ExportConfig) -> Path | None:
     return path
 
 
-def shift_prior(run: TrainedRun, config: ExportConfig, log: Log) -> dict | None:
+def training_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Stills | None:
+    """The training stills of a run that trained on stills, relabelled to its classes and read once for the prior
+    shift, the calibration sample and the range-top probe; None for other runs or when none of them asks."""
+    path = stills_path(run, config)
+    if path is None or not (config.prior_shift or config.calib_stills or config.tune_stills):
+        return None
+    log(f"reading the training stills from {path}")
+    return relabel(load_stills(path, "train"), run.classes)
+
+
+def shift_prior(run: TrainedRun, config: ExportConfig, train: Stills | None, log: Log) -> dict | None:
     """--prior-shift: moves the run's output bias by tau * log(training stills per class), in place (export.priors),
     and returns what the manifest records of it; None without it."""
     if not config.prior_shift:
         return None
-    path = stills_path(run, config)
-    if path is None:
+    if train is None:
         raise UsageError("--prior-shift needs a run trained on stills: their numbers per class set the shift")
-    counts = np.bincount(relabel(load_stills(path, "train"), run.classes).labels, minlength=len(run.classes))
+    counts = np.bincount(train.labels, minlength=len(run.classes))
     offsets = prior_offsets(counts, config.prior_shift)
     shift_output_bias(run.model, offsets)
     log(
@@ -237,29 +246,28 @@ def shift_prior(run: TrainedRun, config: ExportConfig, log: Log) -> dict | None:
     )
     return {
         "tau": config.prior_shift,
-        "stills": os.path.relpath(path.resolve()),
+        "stills": os.path.relpath(stills_path(run, config).resolve()),
         "counts": {c: int(n) for c, n in zip(run.classes, counts, strict=True)},
         "logit_offsets": {c: round(float(o), 6) for c, o in zip(run.classes, offsets, strict=True)},
     }
 
 
-def calibration_stills(run: TrainedRun, config: ExportConfig, log: Log) -> Stills | None:
-    """A class-stratified sample of the training stills of a run that trained on stills (else None)."""
-    path = stills_path(run, config)
-    if path is None or not config.calib_stills:
+def calibration_stills(config: ExportConfig, train: Stills | None, log: Log) -> Stills | None:
+    """A class-stratified sample of the training stills (None for a run without them or --calib-stills 0)."""
+    if train is None or not config.calib_stills:
         return None
-    stills = sample(relabel(load_stills(path, "train"), run.classes), config.calib_stills)
-    log(f"calibration adds {len(stills)} training stills from {path} as static sequences")
+    stills = sample(train, config.calib_stills)
+    log(f"calibration adds {len(stills)} training stills as static sequences")
     return stills
 
 
-def tuning_stills(run: TrainedRun, config: ExportConfig, calibration: Stills | None, log: Log) -> Stills | None:
+def tuning_stills(config: ExportConfig, train: Stills | None, calibration: Stills | None, log: Log) -> Stills | None:
     """config.tune_stills training stills (class-stratified, seed 7) minus the calibration ones, or None."""
     if not config.tune_stills:
         return None
-    if calibration is None:
+    if train is None or calibration is None:
         raise UsageError("--tune-stills needs a run trained on stills and --calib-stills above 0")
-    drawn = sample(relabel(load_stills(stills_path(run, config), "train"), run.classes), config.tune_stills, seed=7)
+    drawn = sample(train, config.tune_stills, seed=7)
     keep = ~np.isin(drawn.ids, calibration.ids)
     probe = Stills(drawn.images[keep], drawn.labels[keep], drawn.ids[keep], drawn.classes, drawn.skipped)
     if not len(probe):
@@ -291,12 +299,13 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     config.validate()
     check_output_dir(config.bundle_dir, config.force)
     run = load_run(Path(config.run))
-    prior = shift_prior(run, config, log)
+    train = training_stills(run, config, log)
+    prior = shift_prior(run, config, train, log)
     data = load_matching_data(run, config.data)
     test = data.select(run.split.test)
     calib = calibration_set(data, run.split, config.calib_size)
-    stills = calibration_stills(run, config, log)
-    probe = tuning_stills(run, config, stills, log)
+    stills = calibration_stills(config, train, log)
+    probe = tuning_stills(config, train, stills, log)
     calib_frames = calib.frames if stills is None else np.concatenate([calib.frames, stills.as_sequences()])
     log(
         f"exporting {run.directory} ({len(run.classes)} classes, width {run.width:g}); "

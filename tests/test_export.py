@@ -333,7 +333,7 @@ def test_the_range_top_search_needs_training_stills():
     with pytest.raises(UsageError, match="tflite in --formats"):
         ExportConfig(run="runs/x", int8=True, formats=("onnx",), tune_stills=100).validate()
     with pytest.raises(UsageError, match="--tune-stills needs a run trained on stills"):
-        tuning_stills(None, ExportConfig(run="runs/x", int8=True, tune_stills=100), None, log=lambda _: None)
+        tuning_stills(ExportConfig(run="runs/x", int8=True, tune_stills=100), None, None, log=lambda _: None)
 
 
 def _int8_weights(path):

@@ -21,8 +21,10 @@ TINY_WILD += ["--batch-size", "8"]
 
 
 @pytest.mark.slow
-def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
+def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     import keras
+
+    import fer_edge.export.bundle as export_module
 
     data = write_synthetic_ck48(tmp_path / "CK+48", classes=ALL_CLASSES)
     stills = write_synthetic_stills(tmp_path / "FER2013", per_class=8)
@@ -59,6 +61,9 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     again = CliRunner().invoke(app, [*map(str, args[:-1]), str(tmp_path / "run2"), *TINY_WILD])
     assert again.exit_code == 0 and "stage 1: reusing the encoder" in again.output
 
+    reads = []  # export reads the training stills once for calibration, the range-top probe and the prior shift
+    read = export_module.load_stills
+    monkeypatch.setattr(export_module, "load_stills", lambda *a, **k: reads.append(a) or read(*a, **k))
     bundle = tmp_path / "bundle"
     exported = CliRunner().invoke(
         app,
@@ -66,6 +71,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
         + ["--calib-stills", "24", "--tune-stills", "48"],
     )
     assert exported.exit_code == 0, exported.output
+    assert len(reads) == 1 and exported.output.count("reading the training stills from") == 1
     assert "calibration adds 24 training stills" in exported.output  # 4 of each of the model's 6 classes
     assert "range tops are searched on 24 other training stills" in exported.output  # all 48 minus those
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -88,6 +94,7 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path):
     args = ["export", str(run), "--data", str(data), "--out", str(shifted), "--formats", "tflite"]
     exported = CliRunner().invoke(app, [*args, "--calib-stills", "0", "--prior-shift", "0.5"])
     assert exported.exit_code == 0, exported.output
+    assert len(reads) == 2  # one more export, one more read
     prior = json.loads((shifted / "manifest.json").read_text())["source_model"]["prior_shift"]
     assert prior["tau"] == 0.5 and prior["counts"] == {**dict.fromkeys(manifest["classes"], 8), "happy": 4}
     offsets = np.array([prior["logit_offsets"][c] for c in manifest["classes"]])
