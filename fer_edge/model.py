@@ -99,21 +99,22 @@ class EmotionModel:
         self.streaming = streaming
         parts = ("encoder", "head") if streaming else ("full",)
         self.parts: dict[str, TFLiteModel | OnnxModel] = {}
-        self.files: dict[str, str] = {}  # part -> file name: which file of the bundle runs (int8 ONNX: by CPU)
-        for part in parts:
-            artifact = self.manifest.artifact(format, part, precision)
+        artifacts = {part: self.manifest.artifact(format, part, precision) for part in parts}
+        for part, artifact in artifacts.items():
             if artifact is None:
                 available = sorted({(a.format, a.precision) for a in self.manifest.artifacts})
                 raise UsageError(
                     f"{self.bundle} has no {precision} {format} {part} model; it has: "
                     + ", ".join(f"{p} {f}" for f, p in available)
                 )
+        # which files of the bundle run (int8 ONNX: the weight width this CPU runs closest to float)
+        self.files: dict[str, str] = {part: artifact.file for part, artifact in artifacts.items()}
+        self.weight_bits: int | None = artifacts[parts[0]].weight_bits  # int8 ONNX: 7 or 8; None for the others
+        for part, artifact in artifacts.items():
             path = _checked_path(self.bundle, artifact, verify)
             model = open_model(path, threads, tflite_backend)
             _check_input(model, artifact, path)
             self.parts[part] = model
-            self.files[part] = artifact.file
-            self.weight_bits: int | None = artifact.weight_bits  # int8 ONNX: 7 or 8; None for the others
 
     def predict_window(self, frames: np.ndarray) -> np.ndarray:
         if frames.shape != (self.sequence_length, *self.manifest.frame_shape):
