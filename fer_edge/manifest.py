@@ -78,10 +78,18 @@ def read_manifest(directory: Path) -> Manifest:
     for name in Manifest.__dataclass_fields__:
         if name not in raw and name != "notes":
             raise ModelLoadError(f"{path} lacks the field {name!r}; export the bundle again")
+    if not isinstance(raw["artifacts"], list) or not all(isinstance(entry, dict) for entry in raw["artifacts"]):
+        raise ModelLoadError(f"{path}: 'artifacts' must be a list of objects; export the bundle again")
     artifacts = []
     for i, entry in enumerate(raw["artifacts"]):
         missing = [n for n in Artifact.__dataclass_fields__ if n not in entry and n not in OPTIONAL_ARTIFACT_FIELDS]
         if missing:
             raise ModelLoadError(f"{path}: artifacts[{i}] lacks the field {missing[0]!r}")
-        artifacts.append(Artifact(**entry))
-    return Manifest(**{**raw, "artifacts": artifacts})
+        artifacts.append(Artifact(**_known(entry, Artifact)))
+    # fields this version does not know are left out: a later fer-edge adds fields within a format version, and
+    # raises the version when old readers would misread a bundle
+    return Manifest(**{**_known(raw, Manifest), "artifacts": artifacts})
+
+
+def _known(entry: dict, kind: type) -> dict:
+    return {name: value for name, value in entry.items() if name in kind.__dataclass_fields__}

@@ -16,7 +16,8 @@ from fer_edge.cli import app  # noqa: E402
 from fer_edge.dataset import load_sequences  # noqa: E402
 from fer_edge.export.ranges import ELU_FLOOR  # noqa: E402
 from fer_edge.hashing import sha256_file  # noqa: E402
-from fer_edge.manifest import read_manifest  # noqa: E402
+from fer_edge.manifest import Manifest, read_manifest  # noqa: E402
+from fer_edge.model import EmotionModel  # noqa: E402
 from fer_edge.split import read_split  # noqa: E402
 
 
@@ -132,6 +133,24 @@ def test_manifest_errors_name_the_problem(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "classes": []}))
     with pytest.raises(ModelLoadError, match="lacks the field 'sequence_length'"):
         read_manifest(tmp_path)
+    whole = {name: [] for name in Manifest.__dataclass_fields__} | {"format_version": 1, "artifacts": ["x.tflite"]}
+    (tmp_path / "manifest.json").write_text(json.dumps(whole))
+    with pytest.raises(ModelLoadError, match="'artifacts' must be a list of objects"):
+        read_manifest(tmp_path)
+
+
+def test_a_manifest_from_a_later_fer_edge_loads_without_the_fields_it_adds(bundle, tmp_path):
+    folder = tmp_path / "later"
+    shutil.copytree(bundle[2], folder)
+    raw = json.loads((folder / "manifest.json").read_text())
+    raw["signed_by"] = "a later fer-edge"
+    raw["artifacts"][0]["runtime_hint"] = {"threads": 2}
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    manifest = read_manifest(folder)
+    assert manifest == read_manifest(bundle[2])  # the additions are left out, everything else is read
+    assert EmotionModel(folder, streaming=False).predict_window(np.zeros((3, 48, 48, 1), np.float32)).shape == (
+        len(manifest.classes),
+    )
 
 
 def test_float_io_keeps_float_tensors_on_an_int8_model():
@@ -395,7 +414,6 @@ def test_onnx_weight_bits_need_int8_onnx_files():
 
 def test_both_onnx_weight_widths_are_written_verified_and_picked_by_cpu(tiny_run, tmp_path, monkeypatch):
     import fer_edge.manifest
-    from fer_edge.model import EmotionModel
 
     data, run = tiny_run
     out = tmp_path / "bundle"
