@@ -19,17 +19,22 @@ class FaceWindow:
     def __init__(self, model: EmotionModel):
         self.model = model
         self.items: deque[np.ndarray] = deque(maxlen=model.sequence_length)
+        self.pushed = 0  # frames of this stream so far: a frame's index sets whether it is mirrored
 
     def push(self, face: np.ndarray) -> np.ndarray | None:
         """face: (48, 48, 1) float32 in [0, 1] -> (classes,) probabilities, or None until the window is full."""
-        self.items.append(self.model.encode(face) if self.model.streaming else face)
+        self.items.append(self.model.encode(face, self.pushed) if self.model.streaming else face)
+        self.pushed += 1
         if len(self.items) < self.items.maxlen:
             return None
         stacked = np.stack(self.items)
-        return self.model.head(stacked) if self.model.streaming else self.model.predict_window(stacked)
+        if self.model.streaming:
+            return self.model.head(stacked)
+        return self.model.predict_window(stacked, start=self.pushed - len(stacked))
 
     def reset(self) -> None:
         self.items.clear()
+        self.pushed = 0
 
     @property
     def full(self) -> bool:
@@ -38,7 +43,9 @@ class FaceWindow:
 
 def predict_still(model: EmotionModel, face: np.ndarray) -> np.ndarray:
     """One face on its own (a photo): the static sequence of it repeated for every frame, as the models were
-    trained on stills. Streaming models encode it once."""
+    trained on stills. Streaming models encode it once (twice, as it is and mirrored, for bundles that mirror
+    every other frame)."""
     if model.streaming:
-        return model.head(np.repeat(model.encode(face)[None], model.sequence_length, axis=0))
+        features = [model.encode(face, index) for index in range(1 + model.mirror_odd_frames)]
+        return model.head(np.stack([features[i % len(features)] for i in range(model.sequence_length)]))
     return model.predict_window(np.repeat(face[None], model.sequence_length, axis=0))

@@ -359,6 +359,14 @@ def export(
             "docs/wild.md). 0: the model as trained."
         ),
     ] = 0.0,
+    mirror_odd_frames: Annotated[
+        bool,
+        typer.Option(
+            help="Record in the manifest that every other frame of a stream reaches the model mirrored left to "
+            "right, so each window sees the face from both sides at no extra cost per new frame (docs/wild.md); "
+            "run, serve, eval and bench follow the manifest. The model files do not change."
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""
@@ -388,6 +396,7 @@ def export(
         tune_stills=tune_stills,
         onnx_weight_bits=int_list(onnx_weight_bits, "--onnx-weight-bits"),
         prior_shift=prior_shift,
+        mirror_odd_frames=mirror_odd_frames,
         force=force,
     )
     export_bundle(config, log=lambda line: typer.echo(line))

@@ -259,13 +259,14 @@ class Scorer:
 
 
 def bundle_scorer(config: EvalConfig) -> Scorer:
+    from fer_edge.buffer import predict_still
     from fer_edge.model import EmotionModel
 
     model = EmotionModel(Path(config.bundle), config.format, config.precision, config.streaming, config.threads)
 
     def predict(faces: Faces) -> np.ndarray:
         if model.streaming and faces.kind == "stills":  # a static sequence: encode its one frame once
-            return np.stack([model.head(np.repeat(model.encode(w[0])[None], len(w), 0)) for w in faces.windows])
+            return np.stack([predict_still(model, w[0]) for w in faces.windows])
         return np.stack([model.predict_window(w) for w in faces.windows])
 
     mode = "streaming" if model.streaming else "whole window"

@@ -11,7 +11,7 @@ from fer_edge.dataset import DEFAULT_CLASSES
 from fer_edge.errors import InputSpecError, ModelLoadError, UsageError
 from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, read_manifest
-from fer_edge.preprocess import SPEC
+from fer_edge.preprocess import SPEC, mirror_odd_frames
 
 
 def _checked_path(bundle: Path, artifact: Artifact, verify: bool) -> Path:
@@ -96,6 +96,8 @@ class EmotionModel:
             self.manifest = read_manifest(self.bundle)
         self.classes: tuple[str, ...] = tuple(self.manifest.classes)
         self.sequence_length = self.manifest.sequence_length
+        # fer-edge export --mirror-odd-frames: the stream's odd frames reach the model mirrored
+        self.mirror_odd_frames = bool(self.manifest.preprocess.get("mirror_odd_frames", False))
         self.streaming = streaming
         parts = ("encoder", "head") if streaming else ("full",)
         self.parts: dict[str, TFLiteModel | OnnxModel] = {}
@@ -116,16 +118,22 @@ class EmotionModel:
             _check_input(model, artifact, path)
             self.parts[part] = model
 
-    def predict_window(self, frames: np.ndarray) -> np.ndarray:
+    def predict_window(self, frames: np.ndarray, start: int = 0) -> np.ndarray:
+        """frames: the window's preprocessed faces, the first being frame `start` of its stream."""
         if frames.shape != (self.sequence_length, *self.manifest.frame_shape):
             raise InputSpecError(
                 f"expected a window of shape {(self.sequence_length, *self.manifest.frame_shape)}, got {frames.shape}"
             )
         if self.streaming:
-            return self.head(np.stack([self.encode(frame) for frame in frames]))
+            return self.head(np.stack([self.encode(frame, start + i) for i, frame in enumerate(frames)]))
+        if self.mirror_odd_frames:
+            frames = mirror_odd_frames(frames, start)
         return self.parts["full"].run(frames[None])[0]
 
-    def encode(self, frame: np.ndarray) -> np.ndarray:
+    def encode(self, frame: np.ndarray, index: int = 0) -> np.ndarray:
+        """The features of one preprocessed face, frame `index` of its stream."""
+        if self.mirror_odd_frames:
+            frame = mirror_odd_frames(frame[None], index)[0]
         return self.parts["encoder"].run(frame[None])[0]
 
     def head(self, features: np.ndarray) -> np.ndarray:

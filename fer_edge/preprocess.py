@@ -61,3 +61,14 @@ def preprocess_frame(image: np.ndarray, size: int = SPEC.size) -> np.ndarray:
         scaled = cv2.resize(scaled, (size, size), interpolation=interpolation)
     # Area averaging and the grey weights can round a white pixel to 1.0000001; the range is a promise.
     return np.clip(np.ascontiguousarray(scaled, dtype=np.float32), 0.0, 1.0)[:, :, None]
+
+
+def mirror_odd_frames(frames: np.ndarray, start: int = 0) -> np.ndarray:
+    """frames: (T, H, W, C), the window whose first frame is frame `start` of its stream. Returns a copy with the
+    stream's odd frames mirrored left to right: for a bundle made with `fer-edge export --mirror-odd-frames`, every
+    window then shows the face from both sides, a flip average that the window's BiLSTM does at no extra cost per
+    new frame. Every path from frames to such a model goes through here (fer_edge.model.EmotionModel)."""
+    mirrored = np.array(frames, dtype=np.float32, copy=True)
+    odd = (start + np.arange(len(mirrored))) % 2 == 1
+    mirrored[odd] = mirrored[odd][:, :, ::-1]
+    return mirrored

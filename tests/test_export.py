@@ -18,6 +18,7 @@ from fer_edge.export.ranges import ELU_FLOOR  # noqa: E402
 from fer_edge.hashing import sha256_file  # noqa: E402
 from fer_edge.manifest import Manifest, read_manifest  # noqa: E402
 from fer_edge.model import EmotionModel  # noqa: E402
+from fer_edge.preprocess import mirror_odd_frames  # noqa: E402
 from fer_edge.split import read_split  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def test_manifest_records_preprocessing_calibration_and_source(bundle):
     split = read_split(run / "split.json")
     assert manifest.classes == ["happy", "surprise", "anger", "sadness", "fear"]
     assert manifest.preprocess["size"] == 48 and manifest.preprocess["value_range"] == [0.0, 1.0]
+    assert "mirror_odd_frames" not in manifest.preprocess  # only with --mirror-odd-frames
     assert manifest.calibration["count"] == len(split.train)
     assert manifest.calibration["tflite_elu_floor"] == ELU_FLOOR
     assert manifest.calibration["onnx_elu_floor"] == ELU_FLOOR  # the bundle has int8 ONNX files
@@ -575,3 +577,22 @@ def test_the_prior_shift_is_refused_out_of_range_and_on_runs_without_stills(bund
     )
     assert result.exit_code != 0 and "--prior-shift needs a run trained on stills" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "b").exists()
+
+
+def test_export_records_the_mirror_rule_and_verifies_under_it(tiny_run, tmp_path):
+    import keras
+
+    data, run = tiny_run
+    out = tmp_path / "mirrored"
+    args = ["export", str(run), "--int8", "--formats", "tflite", "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--min-agreement", "0", "--mirror-odd-frames"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(out)
+    assert manifest.preprocess["mirror_odd_frames"] is True
+    test = load_sequences(data).select(read_split(run / "split.json").test)
+    windows = np.stack([mirror_odd_frames(window) for window in test.frames])  # as the runtime will show them
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    expected = model.predict(windows, verbose=0)
+    np.testing.assert_allclose(manifest.heldout_metrics["keras_probabilities"], expected, atol=1e-5)
+    full = EmotionModel(out, "tflite", "float32", streaming=False)
+    np.testing.assert_allclose(full.predict_window(test.frames[0]), expected[0], atol=1e-5)

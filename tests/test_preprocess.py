@@ -4,7 +4,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fer_edge.errors import InputSpecError
-from fer_edge.preprocess import SPEC, preprocess_frame
+from fer_edge.preprocess import SPEC, mirror_odd_frames, preprocess_frame
 
 
 def test_uint8_grayscale_is_scaled_to_unit_range():
@@ -66,3 +66,15 @@ def test_random_arrays_give_a_48x48_frame_or_a_clear_input_error(shape, dtype, s
         return
     assert out.shape == (48, 48, 1) and out.dtype == np.float32
     assert np.all(np.isfinite(out)) and out.min() >= 0 and out.max() <= 1
+
+
+def test_mirror_odd_frames_mirrors_the_streams_odd_frames_only_and_copies():
+    frames = np.random.default_rng(1).random((3, 48, 48, 1)).astype(np.float32)
+    kept = frames.copy()
+    from_even = mirror_odd_frames(frames)  # stream frames 0, 1, 2: the middle one mirrored
+    np.testing.assert_array_equal(from_even[[0, 2]], frames[[0, 2]])
+    np.testing.assert_array_equal(from_even[1], frames[1, :, ::-1])
+    from_odd = mirror_odd_frames(frames, start=5)  # stream frames 5, 6, 7: the outer ones mirrored
+    np.testing.assert_array_equal(from_odd[[0, 2]], frames[[0, 2], :, ::-1])
+    np.testing.assert_array_equal(from_odd[1], frames[1])
+    np.testing.assert_array_equal(frames, kept)
