@@ -215,14 +215,15 @@ def wild() -> None:
     fifth_cycle += ["--encoder", "runs/stills-w0.5-then30x4-mix0.2"]
     fer_edge("train", *recipe, *fifth_cycle, "--out", fifth_run, "--force")
     fer_edge("export", fifth_run, "--int8", "--data", DATA, *tuned, "--out", fifth, "--force")
-    # shipped since 2026-12-02 16:11: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise,
-    # then stage 2 without the noise on twice the stills per epoch (docs/wild.md: the seventeenth candidate's stage 1,
-    # the twentieth candidate)
-    sixth_run, sixth = "runs/wild-w0.5-from-default-n0.05-s4000", "bundles/wild-w0.5-from-default-n0.05-s4000"
+    # shipped since 2026-12-03: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise, then
+    # stage 2 without the noise on 8,000 stills per epoch, exported with every other frame mirrored (docs/wild.md: the
+    # seventeenth candidate's stage 1, the twenty-first candidate's stage 2, the twenty-sixth candidate)
+    sixth_run, sixth = "runs/wild-w0.5-from-default-n0.05-s8000", "bundles/wild-w0.5-from-default-n0.05-s8000-mirror"
     noisy_cycle = ["--pretrain-from", fifth, *mixup_cycle, "--pretrain-noise", "0.05"]
-    sixth_stage = [*noisy_cycle, "--encoder", "runs/stills-w0.5-from-default-n0.05", "--stills-per-epoch", "4000"]
+    sixth_stage = [*noisy_cycle, "--encoder", "runs/stills-w0.5-from-default-n0.05", "--stills-per-epoch", "8000"]
     fer_edge("train", *recipe, *sixth_stage, "--out", sixth_run, "--force")
-    fer_edge("export", sixth_run, "--int8", "--data", DATA, *tuned, "--out", sixth, "--force")
+    mirrored = ["--mirror-odd-frames", "--out", sixth, "--force"]
+    fer_edge("export", sixth_run, "--int8", "--data", DATA, *tuned, *mirrored)
     reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []
     table = [sixth, fifth, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
     run(str(BIN / "python"), "benchmarks/wild_table.py", *table, "--out", "reports/wild-table")

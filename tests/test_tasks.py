@@ -41,5 +41,7 @@ def test_every_command_of_tasks_wild_uses_only_options_that_its_fer_edge_command
         assert {a for a in call[2:] if a.startswith("--")} <= known, call
         checked += 1
     assert checked == 12  # six trainings, six exports
-    shipped = [c for c in calls if "runs/wild-w0.5-from-default-n0.05-s4000" in c and c[1] == "train"]
-    assert len(shipped) == 1 and "--pretrain-noise" in shipped[0] and "--jitter-noise" not in shipped[0]
+    shipped = [c for c in calls if "runs/wild-w0.5-from-default-n0.05-s8000" in c]
+    assert [c[1] for c in shipped] == ["train", "export"]
+    assert "--pretrain-noise" in shipped[0] and "--jitter-noise" not in shipped[0]
+    assert shipped[0][shipped[0].index("--stills-per-epoch") + 1] == "8000" and "--mirror-odd-frames" in shipped[1]
