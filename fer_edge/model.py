@@ -132,7 +132,7 @@ class EmotionModel:
 
     def encode(self, frame: np.ndarray, index: int = 0) -> np.ndarray:
         """The features of one preprocessed face, frame `index` of its stream."""
-        if self.mirror_odd_frames:
+        if self.mirror_odd_frames and index % 2:
             frame = mirror_odd_frames(frame[None], index)[0]
         return self.parts["encoder"].run(frame[None])[0]
 

@@ -69,6 +69,6 @@ def mirror_odd_frames(frames: np.ndarray, start: int = 0) -> np.ndarray:
     window then shows the face from both sides, a flip average that the window's BiLSTM does at no extra cost per
     new frame. Every path from frames to such a model goes through here (fer_edge.model.EmotionModel)."""
     mirrored = np.array(frames, dtype=np.float32, copy=True)
-    odd = (start + np.arange(len(mirrored))) % 2 == 1
-    mirrored[odd] = mirrored[odd][:, :, ::-1]
+    first_odd = 1 - start % 2  # the window's first frame that is odd in the stream
+    mirrored[first_odd::2] = mirrored[first_odd::2, :, ::-1]
     return mirrored
