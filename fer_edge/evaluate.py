@@ -270,6 +270,7 @@ def bundle_scorer(config: EvalConfig) -> Scorer:
         return np.stack([model.predict_window(w) for w in faces.windows])
 
     mode = "streaming" if model.streaming else "whole window"
+    mode += ", odd frames mirrored" if model.mirror_odd_frames else ""
     bits = f", {model.weight_bits}-bit weights" if model.weight_bits else ""
     name = f"{Path(config.bundle).name} ({config.precision} {config.format}{bits}, {mode})"
     return Scorer(name, model.classes, predict)

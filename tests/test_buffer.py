@@ -76,6 +76,7 @@ def test_a_bundle_that_mirrors_odd_frames_does_so_on_every_path(bundle, tmp_path
     scorer = bundle_scorer(EvalConfig(str(copy), "", format="tflite", precision="float32", streaming=streaming))
     faces = Faces(static_sequences(noise[:1]), [], ["happy"], ["x"], "stills")
     np.testing.assert_allclose(scorer.predict(faces)[0], both_sides, atol=1e-6)  # fer-edge eval too
+    assert "odd frames mirrored" in scorer.name  # and it says so
 
 
 def test_a_damaged_model_file_is_refused_before_loading(bundle, tmp_path):

@@ -584,8 +584,8 @@ def test_export_records_the_mirror_rule_and_verifies_under_it(tiny_run, tmp_path
 
     data, run = tiny_run
     out = tmp_path / "mirrored"
-    args = ["export", str(run), "--int8", "--formats", "tflite", "--data", str(data), "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, "--min-agreement", "0", "--mirror-odd-frames"])
+    args = ["export", str(run), "--formats", "tflite", "--data", str(data), "--out", str(out)]  # float: no calibration
+    result = CliRunner().invoke(app, [*args, "--mirror-odd-frames"])
     assert result.exit_code == 0, result.output
     manifest = read_manifest(out)
     assert manifest.preprocess["mirror_odd_frames"] is True
