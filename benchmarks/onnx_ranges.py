@@ -55,9 +55,9 @@ def main() -> None:
     export = ExportConfig(
         run=str(args.run), stills=str(args.stills), calib_stills=args.calib_stills, tune_stills=args.tune_stills
     )
-    train = training_stills(run, export, print)
-    stills = calibration_stills(export, train, print)  # the very sample fer-edge export draws
-    probe = tuning_stills(export, train, stills, print)  # and the one --tune-stills searches on
+    all_stills = training_stills(run, export, print)
+    stills = calibration_stills(export, all_stills, print)  # the very sample fer-edge export draws
+    probe = tuning_stills(export, all_stills, stills, print)  # and the one --tune-stills searches on
     train = calibration_set(load_matching_data(run, export.data), run.split)
     frames = np.concatenate([train.frames, stills.as_sequences()])
     tops = read_manifest(args.tops_from).calibration["tflite_range_tops"]

@@ -265,7 +265,7 @@ def bundle_scorer(config: EvalConfig) -> Scorer:
     model = EmotionModel(Path(config.bundle), config.format, config.precision, config.streaming, config.threads)
 
     def predict(faces: Faces) -> np.ndarray:
-        if model.streaming and faces.kind == "stills":  # a static sequence: encode its one frame once
+        if faces.kind == "stills":  # a static sequence: the runtime's path for a photo (encoded once per side)
             return np.stack([predict_still(model, w[0]) for w in faces.windows])
         return np.stack([model.predict_window(w) for w in faces.windows])
 
