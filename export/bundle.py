@@ -33,7 +33,7 @@ from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
 from fer_edge.metrics import parity
-from fer_edge.preprocess import SPEC, mirror_odd_frames
+from fer_edge.preprocess import SPEC, mirror_windows
 from fer_edge.stills import Stills, load_stills, relabel, sample
 from fer_edge.versions import library_versions
 
@@ -71,7 +71,8 @@ class ExportConfig:
     # int8 ONNX: 7 (onnxruntime's reduce_range) and/or 8 bits per weight; with both, the runtime picks by CPU
     onnx_weight_bits: tuple[int, ...] = (7,)
     prior_shift: float = 0.0  # runs trained on stills: add this times log(training stills per class) to the logits
-    mirror_odd_frames: bool = False  # the manifest says the stream's odd frames reach the model mirrored
+    # the manifest says the stream's odd frames reach the model mirrored; None: as the run was trained
+    mirror_odd_frames: bool | None = None
     force: bool = False
 
     def validate(self) -> None:
@@ -295,6 +296,12 @@ def artifact_name(part: str, precision: str, fmt: str, bits: int | None, all_bit
     return f"{part}_{precision}{width}.{fmt}"
 
 
+def run_mirrors(run: TrainedRun) -> bool:
+    """Whether the run was trained with every other frame mirrored (fer-edge train --mirror-odd-frames)."""
+    recipe = run.config.get("recipe")
+    return bool(isinstance(recipe, dict) and recipe.get("mirror_odd_frames"))
+
+
 def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     """Convert, write atomically, reload every artifact in its runtime, verify parity on held-out data."""
     config.validate()
@@ -304,8 +311,9 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     prior = shift_prior(run, config, train, log)
     data = load_matching_data(run, config.data)
     test = data.select(run.split.test)
-    if config.mirror_odd_frames:  # verified as the runtime will run them
-        test = replace(test, frames=np.stack([mirror_odd_frames(window) for window in test.frames]))
+    mirror = run_mirrors(run) if config.mirror_odd_frames is None else config.mirror_odd_frames
+    if mirror:  # verified as the runtime will run them
+        test = replace(test, frames=mirror_windows(test.frames))
     calib = calibration_set(data, run.split, config.calib_size)
     stills = calibration_stills(config, train, log)
     probe = tuning_stills(config, train, stills, log)
@@ -389,7 +397,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
             classes=list(run.classes),
             sequence_length=int(test.frames.shape[1]),
             frame_shape=list(test.frames.shape[2:]),
-            preprocess=SPEC.to_dict() | ({"mirror_odd_frames": True} if config.mirror_odd_frames else {}),
+            preprocess=SPEC.to_dict() | ({"mirror_odd_frames": True} if mirror else {}),
             artifacts=artifacts,
             source_model={
                 "file": "model.keras",

@@ -209,6 +209,14 @@ def train(
             "in [0, 1] units (0: off). Noisy camera frames in dim light."
         ),
     ] = None,
+    mirror_odd_frames: Annotated[
+        bool,
+        typer.Option(
+            help="Train on windows with every other frame mirrored left to right (phase drawn per sequence), as a "
+            "bundle exported with --mirror-odd-frames shows a stream; held-out windows are scored alike and "
+            "fer-edge export keeps the rule. Needs a recipe with augmentation (edge, wild)."
+        ),
+    ] = False,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[
         float | None,
@@ -263,6 +271,7 @@ def train(
         jitter_noise=jitter_noise,
         pretrain_from=str(pretrain_from) if pretrain_from else None,
         stills_per_epoch=stills_per_epoch,
+        mirror_odd_frames=mirror_odd_frames or None,
         stills=str(stills) if stills else None,
         encoder=str(encoder) if encoder else None,
         force=force,
@@ -360,13 +369,16 @@ def export(
         ),
     ] = 0.0,
     mirror_odd_frames: Annotated[
-        bool,
+        bool | None,
         typer.Option(
+            "--mirror-odd-frames/--no-mirror-odd-frames",
             help="Record in the manifest that every other frame of a stream reaches the model mirrored left to "
             "right, so each window sees the face from both sides at no extra cost per new frame (docs/wild.md); "
-            "run, serve, eval and bench follow the manifest. The model files do not change."
+            "run, serve, eval and bench follow the manifest. The model files do not change. Default: as the run "
+            "was trained (fer-edge train --mirror-odd-frames).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
     """Convert a trained run to TFLite and ONNX (float32, and int8 with --int8) and verify every file."""

@@ -72,3 +72,9 @@ def mirror_odd_frames(frames: np.ndarray, start: int = 0) -> np.ndarray:
     first_odd = 1 - start % 2  # the window's first frame that is odd in the stream
     mirrored[first_odd::2] = mirrored[first_odd::2, :, ::-1]
     return mirrored
+
+
+def mirror_windows(windows: np.ndarray) -> np.ndarray:
+    """windows: (N, T, H, W, C), each the start of a stream (a held-out sequence, a still's static window) ->
+    mirror_odd_frames of each, as the runtime shows them to a bundle with the rule."""
+    return np.stack([mirror_odd_frames(window) for window in windows]) if len(windows) else np.array(windows)

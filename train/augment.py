@@ -3,7 +3,8 @@
 The frames of a sequence are stacked as the channels of one image, so one random flip, affine warp
 (rotation, scale, shift) and brightness/contrast change applies to every frame alike. One warp instead of
 a chain of rotate/shift/zoom layers keeps the 48x48 faces sharp. Sensor noise, when on, is drawn afresh for every
-pixel of every frame, as a camera's is.
+pixel of every frame, as a camera's is. With `mirror_odd_frames`, every other frame is then mirrored, from a random
+first frame, as the runtime shows a stream to a bundle exported with that rule (fer_edge.preprocess).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
+
+from fer_edge.preprocess import mirror_odd_frames
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Jitter:
     brightness: float = 0.08  # added, in [0, 1] units
     contrast: float = 0.15  # multiplied around the mean: 1 ± this
     noise: float = 0.0  # Gaussian sensor noise: each sequence draws a standard deviation up to this, in [0, 1] units
+    mirror_odd_frames: bool = False  # every other frame mirrored, the phase drawn per sequence
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +57,8 @@ def augment_sequences(frames: np.ndarray, rng: np.random.Generator, jitter: Jitt
         if jitter.noise:  # drawn only when on, so that runs without it keep their random stream
             warped += rng.normal(0.0, rng.uniform(0.0, jitter.noise), warped.shape).astype(warped.dtype)
         out[i] = np.clip(warped, 0.0, 1.0).transpose(2, 0, 1)[..., None]
+        if jitter.mirror_odd_frames:  # drawn only when on, as the noise
+            out[i] = mirror_odd_frames(out[i], int(rng.integers(2)))
     return out
 
 

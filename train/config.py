@@ -44,6 +44,7 @@ class TrainConfig:
     pretrain_mixup: float | None = None  # None: the recipe's
     pretrain_noise: float | None = None  # None: jitter_noise, as stage 2
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
+    mirror_odd_frames: bool | None = None  # None: the recipe's (off)
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
         None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
@@ -84,6 +85,7 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
         pretrain_erase=config.pretrain_erase,
         pretrain_mixup=config.pretrain_mixup,
         pretrain_noise=config.pretrain_noise,
+        mirror_odd_frames=config.mirror_odd_frames,
     )
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])

@@ -40,6 +40,9 @@ class Recipe:
     pretrain_mixup: float = 0.0  # stage 1: mixup's alpha (each still blended with a partner from its batch); 0 = off
     pretrain_noise: float | None = None  # stage 1's sensor noise when it differs from jitter_noise (stage 2's)
     precision: str = "float32"  # or "mixed_bfloat16" (AMX / AVX-512 BF16); the saved model is float32
+    # Stage 2 / sequence training: every other frame mirrored as the runtime shows a stream to a bundle with the rule
+    # (fer-edge export --mirror-odd-frames, the run's default); held-out windows are scored the same way
+    mirror_odd_frames: bool = False
 
     def __post_init__(self) -> None:
         problems = [
@@ -89,6 +92,8 @@ class Recipe:
             )
             if not ok
         ]
+        if self.mirror_odd_frames and not self.augment:
+            problems.append("mirror_odd_frames needs augment (it is applied with the augmentation)")
         if problems:
             raise UsageError(f"recipe {self.name!r}: " + "; ".join(problems))
 
@@ -98,12 +103,18 @@ class Recipe:
 
     @property
     def jitter(self) -> Jitter:
-        return Jitter(scale=self.jitter_scale, shift=self.jitter_shift, noise=self.jitter_noise)
+        return Jitter(
+            scale=self.jitter_scale,
+            shift=self.jitter_shift,
+            noise=self.jitter_noise,
+            mirror_odd_frames=self.mirror_odd_frames,
+        )
 
     @property
     def pretrain_jitter(self) -> Jitter:
         """Stage 1's augmentation: stage 2's, but for the sensor noise when pretrain_noise is set."""
-        return replace(self.jitter, noise=self.jitter_noise if self.pretrain_noise is None else self.pretrain_noise)
+        noise = self.jitter_noise if self.pretrain_noise is None else self.pretrain_noise
+        return replace(self.jitter, noise=noise, mirror_odd_frames=False)  # stage 1's "sequences" are single stills
 
     @property
     def uses_stills(self) -> bool:
@@ -179,6 +190,7 @@ def get_recipe(
     pretrain_erase: float | None = None,
     pretrain_mixup: float | None = None,
     pretrain_noise: float | None = None,
+    mirror_odd_frames: bool | None = None,
 ) -> Recipe:
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
@@ -197,6 +209,7 @@ def get_recipe(
         "pretrain_erase": pretrain_erase,
         "pretrain_mixup": pretrain_mixup,
         "pretrain_noise": pretrain_noise,
+        "mirror_odd_frames": mirror_odd_frames,
     }
     stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase, pretrain_mixup, pretrain_noise)
     if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):

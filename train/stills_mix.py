@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_edge.dataset import SEQUENCE_LENGTH, Sequences
+from fer_edge.preprocess import mirror_windows
 from fer_edge.stills import Stills, static_sequences
 from fer_edge.train.pretrain import class_weights
 from fer_edge.train.recipes import Recipe
@@ -77,10 +78,19 @@ class StillsProgress(keras.callbacks.Callback):
     Watched, recorded in history.json; the schedule does not depend on it.
     """
 
-    def __init__(self, val: Stills, targets: tuple[str, ...], sequence_classes: tuple[str, ...], log, seed: int = 0):
+    def __init__(
+        self,
+        val: Stills,
+        targets: tuple[str, ...],
+        sequence_classes: tuple[str, ...],
+        log,
+        seed: int = 0,
+        mirror: bool = False,  # odd frames mirrored, as the run's bundle will show a photo
+    ):
         super().__init__()
         rows = np.random.default_rng(seed).permutation(len(val))[:MONITOR_STILLS]
         self.frames = static_sequences(val.images[rows])
+        self.frames = mirror_windows(self.frames) if mirror else self.frames
         self.labels, self.targets, self.sequence_classes, self.log = val.labels[rows], targets, sequence_classes, log
         self.records: dict[str, list[float]] = {"stills_val_accuracy_seq_classes": [], "stills_val_accuracy_all": []}
 

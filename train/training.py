@@ -20,7 +20,7 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.errors import UsageError
-from fer_edge.preprocess import SPEC
+from fer_edge.preprocess import SPEC, mirror_windows
 from fer_edge.split import (
     SUBJECT_PROTOCOL,
     Split,
@@ -249,6 +249,9 @@ def fit_one(
     train, test = data.select(split.train), data.select(split.test)
     train, test = replace(train, classes=targets), replace(test, classes=targets)
     val = data.select(split.val) if split.val else None
+    if recipe.mirror_odd_frames:  # scored as the runtime shows them to a bundle with the rule
+        test = replace(test, frames=mirror_windows(test.frames))
+        val = replace(val, frames=mirror_windows(val.frames)) if val else None
     if auxiliary is not None:
         unseen = split.test + split.val if split.protocol == SUBJECT_PROTOCOL else ()
         train = add_auxiliary(train, auxiliary, set(data.select(unseen).subjects))
@@ -276,7 +279,8 @@ def fit_one(
         weights = sample_weights(train.labels, len(train.classes), recipe.class_weighting)
         batches, steps = mixed_batches(train, relabel(stills.train, train.classes), recipe, weights, seed)
         if stills.val is not None:
-            callbacks.append(StillsProgress(relabel(stills.val, targets), targets, data.classes, log, seed))
+            shown = relabel(stills.val, targets)
+            callbacks.append(StillsProgress(shown, targets, data.classes, log, seed, recipe.mirror_odd_frames))
     else:
         batches, steps = training_batches(train, recipe, seed), None
     started = time.perf_counter()
@@ -331,7 +335,8 @@ def fit_one(
         "train_sequences": len(train),
     }
     if stills is not None and stills.val is not None:
-        metrics["stills_val"] = score_stills(model, relabel(stills.val, targets), data.classes)
+        shown = relabel(stills.val, targets)
+        metrics["stills_val"] = score_stills(model, shown, data.classes, recipe.mirror_odd_frames)
         log(
             f"{prefix}validation stills ({metrics['stills_val']['stills']}): "
             f"{len(data.classes)} classes {metrics['stills_val']['accuracy_sequence_classes']:.1%}, "
@@ -359,10 +364,11 @@ def save_legacy_h5(model: keras.Model, path: Path) -> None:
         absl.setLevel(level)
 
 
-def score_stills(model: keras.Model, val: Stills, sequence_classes: tuple[str, ...]) -> dict:
-    """Accuracy on every validation still (static sequences): over all the model's classes, and over the sequence
-    classes alone (argmax among them, on the stills of those classes)."""
-    probabilities = model.predict(val.as_sequences(), verbose=0, batch_size=128)
+def score_stills(model: keras.Model, val: Stills, sequence_classes: tuple[str, ...], mirror: bool = False) -> dict:
+    """Accuracy on every validation still (static sequences, odd frames mirrored with `mirror`): over all the model's
+    classes, and over the sequence classes alone (argmax among them, on the stills of those classes)."""
+    windows = mirror_windows(val.as_sequences()) if mirror else val.as_sequences()
+    probabilities = model.predict(windows, verbose=0, batch_size=128)
     predicted = probabilities.argmax(axis=1)
     return {
         "stills": len(val),
