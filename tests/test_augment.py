@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 
@@ -20,6 +21,20 @@ def test_no_jitter_is_the_identity():
     frames = np.random.default_rng(0).random((2, 3, 48, 48, 1), dtype=np.float32)
     still = Jitter(flip=False, rotation_degrees=0, shift=0, scale=0, brightness=0, contrast=0)
     np.testing.assert_allclose(augment_sequences(frames, np.random.default_rng(0), still), frames, atol=1e-6)
+
+
+def test_mirror_odd_frames_mirrors_every_other_frame_from_a_phase_drawn_per_sequence():
+    from fer_edge.preprocess import mirror_odd_frames
+
+    frames = np.random.default_rng(0).random((64, 3, 48, 48, 1), dtype=np.float32)
+    still = Jitter(flip=False, rotation_degrees=0, shift=0, scale=0, brightness=0, contrast=0, mirror_odd_frames=True)
+    out = augment_sequences(frames, np.random.default_rng(0), still)
+    phases = []
+    for shown, sequence in zip(out, frames, strict=True):
+        matches = [np.allclose(shown, mirror_odd_frames(sequence, start), atol=1e-6) for start in (0, 1)]
+        assert sum(matches) == 1  # exactly one phase: the middle frame mirrored, or the outer two
+        phases.append(matches.index(True))
+    assert 20 < sum(phases) < 44  # both phases, about half each
 
 
 def test_sensor_noise_is_drawn_afresh_per_frame_with_a_spread_up_to_the_setting():
@@ -53,3 +68,14 @@ def test_mixup_blends_each_sequence_with_a_partner_keeping_its_own_share_the_lar
     np.testing.assert_allclose(
         mixed_weights[mixing], share[mixing] * weights[mixing] + (1 - share[mixing]) * weights[partners], rtol=1e-5
     )
+
+
+def test_recipes_mirror_odd_frames_with_their_augmentation_and_never_in_stage_one():
+    from fer_edge.errors import UsageError
+    from fer_edge.train.recipes import get_recipe
+
+    wild = get_recipe("wild", mirror_odd_frames=True)
+    assert wild.jitter.mirror_odd_frames and not wild.pretrain_jitter.mirror_odd_frames  # stage 1 sees single stills
+    assert not get_recipe("wild").jitter.mirror_odd_frames
+    with pytest.raises(UsageError, match="mirror_odd_frames needs augment"):
+        get_recipe("seed", mirror_odd_frames=True)

@@ -54,6 +54,7 @@ def test_missing_dataset_is_one_line_exit_1(tmp_path):
         (["--cv", "1"], "--cv must be 0"),
         (["--classes", "happy,happy"], "more than once"),
         (["--early-stopping", "5"], "needs --val-fraction"),
+        (["--mirror-odd-frames"], "mirror_odd_frames needs augment"),  # the seed recipe does not augment
     ],
 )
 def test_nonsense_numbers_are_usage_errors(synthetic_ck48, tmp_path, args, fragment):

@@ -596,3 +596,19 @@ def test_export_records_the_mirror_rule_and_verifies_under_it(tiny_run, tmp_path
     np.testing.assert_allclose(manifest.heldout_metrics["keras_probabilities"], expected, atol=1e-5)
     full = EmotionModel(out, "tflite", "float32", streaming=False)
     np.testing.assert_allclose(full.predict_window(test.frames[0]), expected[0], atol=1e-5)
+
+
+def test_a_run_trained_with_the_mirror_rule_exports_with_it_unless_told_not_to(tiny_run, tmp_path):
+    data, run = tiny_run
+    trained = tmp_path / "trained-mirrored"
+    shutil.copytree(run, trained)
+    config = json.loads((trained / "config.json").read_text())
+    config["recipe"]["mirror_odd_frames"] = True  # as fer-edge train --mirror-odd-frames records it
+    (trained / "config.json").write_text(json.dumps(config))
+    args = ["export", str(trained), "--formats", "tflite", "--data", str(data)]
+    kept = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "kept")])
+    assert kept.exit_code == 0, kept.output
+    assert read_manifest(tmp_path / "kept").preprocess["mirror_odd_frames"] is True
+    dropped = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "dropped"), "--no-mirror-odd-frames"])
+    assert dropped.exit_code == 0, dropped.output
+    assert "mirror_odd_frames" not in read_manifest(tmp_path / "dropped").preprocess

@@ -4,7 +4,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fer_edge.errors import InputSpecError
-from fer_edge.preprocess import SPEC, mirror_odd_frames, preprocess_frame
+from fer_edge.preprocess import SPEC, mirror_odd_frames, mirror_windows, preprocess_frame
 
 
 def test_uint8_grayscale_is_scaled_to_unit_range():
@@ -78,3 +78,12 @@ def test_mirror_odd_frames_mirrors_the_streams_odd_frames_only_and_copies():
     np.testing.assert_array_equal(from_odd[[0, 2]], frames[[0, 2], :, ::-1])
     np.testing.assert_array_equal(from_odd[1], frames[1])
     np.testing.assert_array_equal(frames, kept)
+
+
+def test_mirror_windows_mirrors_each_window_as_the_start_of_its_stream():
+    windows = np.random.default_rng(2).random((4, 3, 48, 48, 1)).astype(np.float32)
+    shown = mirror_windows(windows)
+    assert shown.shape == windows.shape
+    np.testing.assert_array_equal(shown[:, [0, 2]], windows[:, [0, 2]])
+    np.testing.assert_array_equal(shown[:, 1], windows[:, 1, :, ::-1])
+    assert mirror_windows(windows[:0]).shape == (0, 3, 48, 48, 1)

@@ -13,7 +13,9 @@ pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not in
 from typer.testing import CliRunner  # noqa: E402
 
 from fer_edge.cli import app  # noqa: E402
-from fer_edge.dataset import ALL_CLASSES, DEFAULT_CLASSES, Sequences  # noqa: E402
+from fer_edge.dataset import ALL_CLASSES, DEFAULT_CLASSES, Sequences, load_sequences  # noqa: E402
+from fer_edge.preprocess import mirror_windows  # noqa: E402
+from fer_edge.split import read_split  # noqa: E402
 from fer_edge.stills import Stills  # noqa: E402
 
 TINY_WILD = ["--width", "0.0625", "--epochs", "2", "--pretrain-epochs", "1", "--stills-per-epoch", "24"]
@@ -57,9 +59,17 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     assert len(history["stills_val_accuracy_all"]) == 2
     assert history["learning_rate"][0] == pytest.approx(2e-4, rel=1e-5)  # the cosine starts at --lr, not at 5e-4
 
-    # a second run reuses stage 1 instead of training it again
-    again = CliRunner().invoke(app, [*map(str, args[:-1]), str(tmp_path / "run2"), *TINY_WILD])
+    # a second run reuses stage 1 instead of training it again; this one on windows with odd frames mirrored
+    run2 = tmp_path / "run2"
+    again = CliRunner().invoke(app, [*map(str, args[:-1]), str(run2), *TINY_WILD, "--mirror-odd-frames"])
     assert again.exit_code == 0 and "stage 1: reusing the encoder" in again.output
+    assert json.loads((run2 / "config.json").read_text())["recipe"]["mirror_odd_frames"] is True
+    held_out = np.load(run2 / "test_predictions.npz")  # scored as a bundle with the rule will show the sequences
+    sequences = load_sequences(data).select(read_split(run2 / "split.json").test)
+    mirrored = keras.saving.load_model(run2 / "model.keras", safe_mode=True)
+    expected = mirrored.predict(mirror_windows(sequences.frames), verbose=0)
+    np.testing.assert_allclose(held_out["probabilities"], expected, atol=1e-5)
+    assert not np.allclose(mirrored.predict(sequences.frames, verbose=0), expected, atol=1e-3)  # the rule shows
 
     reads = []  # export reads the training stills once for calibration, the range-top probe and the prior shift
     read = export_module.load_stills
