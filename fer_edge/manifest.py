@@ -9,9 +9,12 @@ from pathlib import Path
 from fer_edge.atomic import atomic_write_text
 from fer_edge.cpu import onnx_weight_bits
 from fer_edge.errors import ModelLoadError
+from fer_edge.preprocess import SPEC
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+# what this fer-edge does to a frame before the model: SPEC, and the stream's rules a bundle may switch on
+PREPROCESS_RULES = ("mirror_odd_frames",)
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,29 @@ def read_manifest(directory: Path) -> Manifest:
         if missing:
             raise ModelLoadError(f"{path}: artifacts[{i}] lacks the field {missing[0]!r}")
         artifacts.append(Artifact(**_known(entry, Artifact)))
+    check_preprocess(raw["preprocess"], path)
     # fields this version does not know are left out: a later fer-edge adds fields within a format version, and
     # raises the version when old readers would misread a bundle
     return Manifest(**{**_known(raw, Manifest), "artifacts": artifacts})
+
+
+def check_preprocess(preprocess: object, path: Path) -> None:
+    """Refuse a bundle whose frames need preprocessing this fer-edge does not do: it would run and misread faces."""
+    if not isinstance(preprocess, dict):
+        raise ModelLoadError(f"{path}: 'preprocess' must be an object; export the bundle again")
+    expected = SPEC.to_dict()
+    for key, value in preprocess.items():
+        if key in PREPROCESS_RULES:
+            continue
+        if key not in expected:
+            raise ModelLoadError(
+                f"{path} asks for preprocessing this fer-edge does not do ({key!r}); upgrade fer-edge to run it"
+            )
+        wanted = list(expected[key]) if isinstance(expected[key], tuple) else expected[key]
+        if value != wanted:
+            raise ModelLoadError(
+                f"{path} wants frames with {key} {value!r}; this fer-edge makes {wanted!r} (fer_edge.preprocess)"
+            )
 
 
 def _known(entry: dict, kind: type) -> dict:
