@@ -275,12 +275,12 @@ def fit_one(
         f"{len(val) if val else 0} validation, {len(test)} held-out; recipe {recipe.name}, {recipe.epochs} epochs"
     )
     callbacks = [*build_callbacks(recipe, config, val is not None), progress, StopOnRequest()]
+    val_stills = relabel(stills.val, targets) if stills is not None and stills.val is not None else None
     if stills is not None:
         weights = sample_weights(train.labels, len(train.classes), recipe.class_weighting)
         batches, steps = mixed_batches(train, relabel(stills.train, train.classes), recipe, weights, seed)
-        if stills.val is not None:
-            shown = relabel(stills.val, targets)
-            callbacks.append(StillsProgress(shown, targets, data.classes, log, seed, recipe.mirror_odd_frames))
+        if val_stills is not None:
+            callbacks.append(StillsProgress(val_stills, targets, data.classes, log, seed, recipe.mirror_odd_frames))
     else:
         batches, steps = training_batches(train, recipe, seed), None
     started = time.perf_counter()
@@ -334,9 +334,8 @@ def fit_one(
         "test_sequences": len(test),
         "train_sequences": len(train),
     }
-    if stills is not None and stills.val is not None:
-        shown = relabel(stills.val, targets)
-        metrics["stills_val"] = score_stills(model, shown, data.classes, recipe.mirror_odd_frames)
+    if val_stills is not None:
+        metrics["stills_val"] = score_stills(model, val_stills, data.classes, recipe.mirror_odd_frames)
         log(
             f"{prefix}validation stills ({metrics['stills_val']['stills']}): "
             f"{len(data.classes)} classes {metrics['stills_val']['accuracy_sequence_classes']:.1%}, "
