@@ -59,3 +59,47 @@ def test_perturbed_faces_go_through_the_runtime_preprocessing_with_a_fixed_seed(
     np.testing.assert_array_equal(first.windows[1, 2], preprocess_frame(first.crops[1]))
     assert not np.array_equal(first.windows, faces.windows)
     assert robustness.perturbed(faces, None, seed=3) is faces  # clean: untouched
+
+
+def _spot() -> np.ndarray:
+    """A dark 48x48 field with a bright 16x16 square at the centre."""
+    image = np.full((48, 48), 20, np.uint8)
+    image[16:32, 16:32] = 220
+    return image
+
+
+def _bright_box(image: np.ndarray) -> tuple[float, float, float]:
+    """The side and the centre (x, y) of the bright square, from its light above the dark field."""
+    light = (image.astype(float) - 20) / 200
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    return float(np.sqrt(light.sum())), float((light * xs).sum() / light.sum()), float((light * ys).sum() / light.sum())
+
+
+@pytest.mark.parametrize("name", list(robustness.FRAMING))
+def test_each_framing_keeps_a_48x48_uint8_crop_and_changes_it(name):
+    face = _face()
+    changed = robustness.FRAMING[name](face, np.random.default_rng(0))
+    assert changed.dtype == np.uint8 and changed.shape == face.shape
+    assert np.abs(preprocess_frame(changed) - preprocess_frame(face)).mean() * 255 > 2
+
+
+def test_the_framings_zoom_shift_and_roll_as_named():
+    rng, framing = np.random.default_rng(0), robustness.FRAMING
+    side, x, y = _bright_box(_spot())
+    for name, scale in (("looser (face x0.8)", 0.8), ("much looser (face x0.65)", 0.65), ("tighter (face x1.2)", 1.2)):
+        zoomed = _bright_box(framing[name](_spot(), rng))
+        assert abs(zoomed[0] / side - scale) < 0.02 and abs(zoomed[1] - x) < 1 and abs(zoomed[2] - y) < 1
+    for _ in range(5):  # a random direction, always 10 % of the side (4.8 px) away
+        moved = _bright_box(framing["off-centre (10 % of the side)"](_spot(), rng))
+        assert abs(np.hypot(moved[1] - x, moved[2] - y) - 4.8) < 0.5 and abs(moved[0] - side) < 1
+    bar = np.full((48, 48), 20, np.uint8)
+    bar[22:26, 8:40] = 220  # a horizontal bar: rolled, its ends move up and down by sin(15 deg) * 16 px
+    rolled = framing["head rolled 15 degrees"](bar, rng)
+    left, right = (np.nonzero(rolled[:, col] > 120)[0].mean() for col in (12, 36))
+    assert abs(abs(left - right) - 24 * np.tan(np.radians(15))) < 1.5
+
+
+def test_the_framings_have_their_own_mean_and_leave_the_camera_mean_as_it_was():
+    assert robustness.MEANS["mean of the changed"] == [c for c in robustness.CONDITIONS if c != "clean"]
+    assert robustness.MEANS["mean of the framings"] == list(robustness.FRAMING)
+    assert not set(robustness.FRAMING) & set(robustness.CONDITIONS)
