@@ -110,8 +110,9 @@ CROP_RULES = {
 # A face this large a share of the picture makes the picture a face crop already, to be used whole (fer-edge eval's
 # --faces auto and `fer-edge run` on images). BlazeFace on FER2013 training faces blown up to 100 px: 0.75 on the
 # median, 0.52 at the 10th percentile; on faces of 140-240 px in 640x480 frames: 0.09 on the median, 0.14 at the
-# 90th (docs/detectors.md).
-FILLED_SHARE = 1 / 3
+# 90th. Where whole and detected crops cross (benchmarks/crop_or_detect.py, FER2013 train faces framed looser):
+# whole wins down to a share of 0.47, the detector from 0.35 (docs/detectors.md).
+FILLED_SHARE = 0.4
 
 
 def fills_picture(detection: Detection, shape: tuple[int, ...]) -> bool:

@@ -300,8 +300,8 @@ def test_a_lift_moves_the_crop_up_by_that_share_of_the_box_height():
 def test_fills_picture_is_a_share_of_the_picture():
     from fer_edge.detect import FILLED_SHARE, fills_picture
 
-    assert fills_picture(Detection((0, 0, 60, 60), 0.9), (100, 100))  # 0.36
-    assert not fills_picture(Detection((0, 0, 50, 50), 0.9), (100, 100))  # 0.25
+    assert fills_picture(Detection((0, 0, 64, 64), 0.9), (100, 100))  # 0.41
+    assert not fills_picture(Detection((0, 0, 62, 62), 0.9), (100, 100))  # 0.38
     assert not fills_picture(Detection((0, 0, 240, 240), 0.9), (480, 640)) and FILLED_SHARE > 240 * 240 / (480 * 640)
 
 
