@@ -217,6 +217,16 @@ def train(
             "fer-edge export keeps the rule. Needs a recipe with augmentation (edge, wild)."
         ),
     ] = False,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="A bundle (e.g. fer_edge/models/default) whose predictions on the training stills blend into "
+            "their targets in stage 2 (self-distillation; FER2013's labels are noisy). Wild recipe only."
+        ),
+    ] = None,
+    teacher_weight: Annotated[
+        float, typer.Option(help="The teacher's share of each still's target, in (0, 1]; the label keeps the rest.")
+    ] = 0.5,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[
         float | None,
@@ -272,6 +282,8 @@ def train(
         pretrain_from=str(pretrain_from) if pretrain_from else None,
         stills_per_epoch=stills_per_epoch,
         mirror_odd_frames=mirror_odd_frames or None,
+        teacher=str(teacher) if teacher else None,
+        teacher_weight=teacher_weight,
         stills=str(stills) if stills else None,
         encoder=str(encoder) if encoder else None,
         force=force,

@@ -92,6 +92,16 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     assert manifest["classes"] == [*DEFAULT_CLASSES, "neutral"]
     assert any(i.startswith("neutral/") for i in manifest["calibration"]["ids"])
 
+    # --teacher: the bundle's predictions on the 56 training stills (disgust too) blend into their stage-2 targets
+    run3 = tmp_path / "run3"
+    taught = [*map(str, args[:-1]), str(run3), *TINY_WILD, "--teacher", str(bundle), "--teacher-weight", "0.3"]
+    taught = CliRunner().invoke(app, taught)
+    assert taught.exit_code == 0, taught.output
+    assert f"teacher {bundle} (float32) reads 56 training stills" in taught.output
+    assert "still targets: 0.7 label + 0.3 teacher" in taught.output
+    recorded = json.loads((run3 / "config.json").read_text())
+    assert recorded["config"]["teacher"] == str(bundle) and recorded["config"]["teacher_weight"] == 0.3
+
     scored = CliRunner().invoke(app, ["eval", str(bundle), "--data", str(stills), "--out", str(tmp_path / "r")])
     assert scored.exit_code == 0, scored.output
     ours = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][0]
@@ -288,3 +298,67 @@ def test_stage_one_mixup_blends_faces_targets_and_weights_alike(synthetic_stills
     )
     assert record["config"]["mixup"] == 0.2 and np.isfinite(record["seconds_per_epoch"])
     keras.backend.clear_session()
+
+
+def test_mixed_batches_carry_the_stills_given_targets():
+    from dataclasses import replace
+
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.stills_mix import mixed_batches
+
+    classes = ("a", "b", "neutral")
+    sequences = Sequences(
+        np.zeros((4, 3, 48, 48, 1), np.float32),
+        np.array([0, 1] * 2),
+        np.array(["S1"] * 4),
+        np.array([f"x/{i}" for i in range(4)]),
+        classes,
+    )
+    shades = 0.05 + np.arange(8, dtype=np.float32) / 10  # still i is a flat face of shade i, so rows can be told apart
+    images = np.broadcast_to(shades[:, None, None, None], (8, 48, 48, 1)).copy()
+    stills = Stills(images, np.array([2] * 8), np.arange(8).astype(str), classes)
+    soft = np.stack([np.arange(8) / 100, 0.3 - np.arange(8) / 100, np.full(8, 0.7)], axis=1).astype(np.float32)
+    recipe = replace(RECIPES["wild"], repeats=1, stills_per_epoch=8, batch_size=4, augment=False)
+    batches, _ = mixed_batches(sequences, stills, recipe, np.ones(4, np.float32), seed=0, still_targets=soft)
+    frames, targets = [], []
+    for f, t, _ in batches.take(12):
+        frames.append(f.numpy())
+        targets.append(t.numpy())
+    frames, targets = np.concatenate(frames), np.concatenate(targets)
+    still = frames[:, 0, 0, 0, 0] > 0
+    assert still.sum() > 8 and (~still).any()
+    which = np.round((frames[still, 0, 0, 0, 0] - 0.05) * 10).astype(int)
+    np.testing.assert_allclose(targets[still], soft[which], atol=1e-6)  # each still with its own blended target
+    assert set(map(tuple, targets[~still])) <= {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0)}  # sequences keep one-hot
+
+
+def test_teacher_targets_blend_the_label_with_the_teachers_classes_by_name():
+    from fer_edge.errors import UsageError
+    from fer_edge.train.teacher import blended_targets
+
+    classes = ("happy", "fear", "neutral", "contempt")  # contempt: auxiliary, the teacher lacks it
+    teacher = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], np.float32)  # in the teacher's order
+    blended = blended_targets(np.array([1, 3]), classes, teacher, ("neutral", "happy", "fear"), 0.25)
+    np.testing.assert_allclose(blended[0], [0.25 * 0.3, 0.75 + 0.25 * 0.1, 0.25 * 0.6, 0.0])
+    np.testing.assert_allclose(blended[1], [0.25 * 0.2, 0.25 * 0.6, 0.25 * 0.2, 0.75])
+    np.testing.assert_allclose(blended.sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(UsageError, match="the teacher predicts surprise"):
+        blended_targets(np.array([0]), classes, teacher[:1], ("happy", "fear", "surprise"), 0.5)
+
+
+def test_teacher_is_checked_before_any_training(synthetic_ck48, synthetic_stills, tmp_path):
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    wild = [*base, "--recipe", "wild", "--stills", str(synthetic_stills)]
+    cases = [
+        ([*base, "--recipe", "edge", "--teacher", str(tmp_path)], "not edge"),
+        ([*wild, "--teacher", str(tmp_path / "nothing")], "is not a bundle (no manifest.json)"),
+        (
+            [*wild, "--teacher", "fer_edge/models/default", "--teacher-weight", "0"],
+            "--teacher-weight must be in (0, 1]",
+        ),
+    ]
+    for args, fragment in cases:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code != 0 and fragment in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()

@@ -45,6 +45,8 @@ class TrainConfig:
     pretrain_noise: float | None = None  # None: jitter_noise, as stage 2
     pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
     mirror_odd_frames: bool | None = None  # None: the recipe's (off)
+    teacher: str | None = None  # a bundle whose predictions blend into stage 2's still targets (train.teacher)
+    teacher_weight: float = 0.5  # the teacher's share of each still's target
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
     encoder: str | None = (
         None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
@@ -62,6 +64,8 @@ class TrainConfig:
             raise UsageError(f"--val-fraction must be in [0, 0.5), got {self.val_fraction}")
         if self.early_stopping < 0:
             raise UsageError(f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}")
+        if not 0 < self.teacher_weight <= 1:
+            raise UsageError(f"--teacher-weight must be in (0, 1], got {self.teacher_weight}")
         if self.early_stopping and not self.val_fraction:
             raise UsageError("--early-stopping needs --val-fraction > 0: the held-out split never decides when to stop")
 
@@ -97,9 +101,9 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
     from fer_edge.stills import scan_still_source
 
     if not recipe.uses_stills:
-        if config.stills or config.encoder or config.pretrain_from:
+        if config.stills or config.encoder or config.pretrain_from or config.teacher:
             raise UsageError(
-                "--stills, --encoder and --pretrain-from are for recipes that train on stills (wild), "
+                "--stills, --encoder, --pretrain-from and --teacher are for recipes that train on stills (wild), "
                 f"not {recipe.name}"
             )
         return
@@ -115,6 +119,22 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
         raise UsageError(f"--encoder {config.encoder} exists but is not a stage-1 folder (no pretrain.json)")
     if config.pretrain_from:
         check_pretrain_from(Path(config.pretrain_from), config.width)
+    if config.teacher:
+        check_teacher(Path(config.teacher), config.classes + recipe.stills_classes)
+
+
+def check_teacher(bundle: Path, targets: tuple[str, ...]) -> None:
+    """A bundle with a TFLite streaming pair whose classes are this run's (auxiliary ones aside)."""
+    if not is_bundle(bundle):
+        raise UsageError(f"--teacher {bundle} is not a bundle (no manifest.json); pass a folder fer-edge export wrote")
+    from fer_edge.manifest import read_manifest
+
+    manifest = read_manifest(bundle)
+    if not any(manifest.artifact("tflite", "encoder", p) for p in ("float32", "int8")):
+        raise UsageError(f"--teacher {bundle} has no TFLite encoder; export it with --formats tflite")
+    extra = [c for c in manifest.classes if c not in targets]
+    if extra:
+        raise UsageError(f"--teacher {bundle} predicts {', '.join(extra)}, which this run does not")
 
 
 def check_pretrain_from(folder: Path, width: float) -> None:

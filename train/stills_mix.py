@@ -32,9 +32,15 @@ class StillsParts:
 
 
 def mixed_batches(
-    sequences: Sequences, stills: Stills, recipe: Recipe, weights: np.ndarray, seed: int
+    sequences: Sequences,
+    stills: Stills,
+    recipe: Recipe,
+    weights: np.ndarray,
+    seed: int,
+    still_targets: np.ndarray | None = None,
 ) -> tuple[tf.data.Dataset, int]:
-    """(endless batches of (frames, one-hot, weight), steps per epoch) mixing sequences and static stills."""
+    """(endless batches of (frames, target, weight), steps per epoch) mixing sequences and static stills.
+    still_targets: each still's target (train.teacher); None: its one-hot label."""
     classes = len(sequences.classes)
     per_epoch = len(sequences) * recipe.repeats + recipe.stills_per_epoch
     sequence_rows = (
@@ -47,7 +53,11 @@ def mixed_batches(
     still_weights = class_weights(stills.labels, classes, "sqrt")
     still_rows = (
         tf.data.Dataset.from_tensor_slices(
-            (stills.images, keras.utils.to_categorical(stills.labels, classes).astype(np.float32), still_weights)
+            (
+                stills.images,
+                np.eye(classes, dtype=np.float32)[stills.labels] if still_targets is None else still_targets,
+                still_weights,
+            )
         )
         .shuffle(len(stills), seed=seed + 1, reshuffle_each_iteration=True)
         .repeat()

@@ -53,6 +53,7 @@ from fer_edge.train.reports import (
     write_classification_report,
 )
 from fer_edge.train.stills_mix import StillsParts, StillsProgress, mixed_batches, still_scores
+from fer_edge.train.teacher import blended_targets, teacher_probabilities
 from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
@@ -278,7 +279,13 @@ def fit_one(
     val_stills = relabel(stills.val, targets) if stills is not None and stills.val is not None else None
     if stills is not None:
         weights = sample_weights(train.labels, len(train.classes), recipe.class_weighting)
-        batches, steps = mixed_batches(train, relabel(stills.train, train.classes), recipe, weights, seed)
+        shown = relabel(stills.train, train.classes)
+        soft = None
+        if config.teacher:
+            said, said_classes = teacher_probabilities(Path(config.teacher), shown, log)
+            soft = blended_targets(shown.labels, train.classes, said, said_classes, config.teacher_weight)
+            log(f"{prefix}still targets: {1 - config.teacher_weight:g} label + {config.teacher_weight:g} teacher")
+        batches, steps = mixed_batches(train, shown, recipe, weights, seed, soft)
         if val_stills is not None:
             callbacks.append(StillsProgress(val_stills, targets, data.classes, log, seed, recipe.mirror_odd_frames))
     else:

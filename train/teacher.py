@@ -1,0 +1,50 @@
+"""Soft targets for stage 2's stills from an earlier bundle (self-distillation, `fer-edge train --teacher`).
+
+FER2013's labels are noisy (human agreement about 65 %). A still's target becomes a blend of its label and what a
+trained bundle says of it, as the runtime shows it a photo, so a face the teacher reads confidently otherwise pulls
+the student less hard towards a doubtful label. The teacher runs through fer-edge's own runtime (no Keras model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.errors import UsageError
+from fer_edge.stills import Stills
+
+Log = Callable[[str], None]
+
+
+def blended_targets(
+    labels: np.ndarray, classes: tuple[str, ...], teacher: np.ndarray, teacher_classes: tuple[str, ...], weight: float
+) -> np.ndarray:
+    """(1 - weight) * one-hot label + weight * the teacher's probabilities, in `classes`' order.
+
+    A class the teacher lacks (an auxiliary one) gets none of its mass; the teacher's other classes must all be
+    among `classes`, so no probability is dropped."""
+    missing = [c for c in teacher_classes if c not in classes]
+    if missing:
+        raise UsageError(
+            f"the teacher predicts {', '.join(missing)}, which this run does not; pick a teacher of its classes"
+        )
+    placed = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    placed[:, [classes.index(c) for c in teacher_classes]] = teacher
+    hard = np.eye(len(classes), dtype=np.float32)[labels]
+    return (1 - weight) * hard + weight * placed
+
+
+def teacher_probabilities(bundle: Path, stills: Stills, log: Log) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The bundle's probabilities for every still (its best TFLite file: float32 if it has one, else int8)."""
+    from fer_edge.buffer import predict_still
+    from fer_edge.model import EmotionModel
+
+    precision = "float32" if (bundle / "encoder_float32.tflite").is_file() else "int8"
+    model = EmotionModel(bundle, "tflite", precision, streaming=True, threads=None)
+    log(f"teacher {bundle} ({precision}) reads {len(stills)} training stills")
+    out = np.empty((len(stills), len(model.classes)), dtype=np.float32)
+    for index, image in enumerate(stills.images):
+        out[index] = predict_still(model, image)
+    return out, tuple(model.classes)
