@@ -31,7 +31,7 @@ from fer_edge.export.ranges import ELU_FLOOR, scale_tops, search_tops
 from fer_edge.export.run_folder import TrainedRun, load_run
 from fer_edge.export.twin import max_difference, streaming_parts, unrolled_twin
 from fer_edge.hashing import sha256_file
-from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, write_manifest
+from fer_edge.manifest import FORMAT_VERSION, MIRROR_RULE, Artifact, Manifest, write_manifest
 from fer_edge.metrics import parity
 from fer_edge.preprocess import SPEC, mirror_windows
 from fer_edge.stills import Stills, load_stills, relabel, sample
@@ -397,7 +397,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
             classes=list(run.classes),
             sequence_length=int(test.frames.shape[1]),
             frame_shape=list(test.frames.shape[2:]),
-            preprocess=SPEC.to_dict() | ({"mirror_odd_frames": True} if mirror else {}),
+            preprocess=SPEC.to_dict() | ({MIRROR_RULE: True} if mirror else {}),
             artifacts=artifacts,
             source_model={
                 "file": "model.keras",

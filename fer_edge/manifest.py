@@ -14,7 +14,8 @@ from fer_edge.preprocess import SPEC
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 # what this fer-edge does to a frame before the model: SPEC, and the stream's rules a bundle may switch on
-PREPROCESS_RULES = ("mirror_odd_frames",)
+MIRROR_RULE = "mirror_odd_frames"  # every other frame of a stream mirrored before the encoder
+PREPROCESS_RULES = (MIRROR_RULE,)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fer_edge.backends import OnnxModel, TFLiteModel, open_model
 from fer_edge.dataset import DEFAULT_CLASSES
 from fer_edge.errors import InputSpecError, ModelLoadError, UsageError
 from fer_edge.hashing import sha256_file
-from fer_edge.manifest import FORMAT_VERSION, Artifact, Manifest, read_manifest
+from fer_edge.manifest import FORMAT_VERSION, MIRROR_RULE, Artifact, Manifest, read_manifest
 from fer_edge.preprocess import SPEC, mirror_odd_frames
 
 
@@ -97,7 +97,7 @@ class EmotionModel:
         self.classes: tuple[str, ...] = tuple(self.manifest.classes)
         self.sequence_length = self.manifest.sequence_length
         # fer-edge export --mirror-odd-frames: the stream's odd frames reach the model mirrored
-        self.mirror_odd_frames = bool(self.manifest.preprocess.get("mirror_odd_frames", False))
+        self.mirror_odd_frames = bool(self.manifest.preprocess.get(MIRROR_RULE, False))
         self.streaming = streaming
         parts = ("encoder", "head") if streaming else ("full",)
         self.parts: dict[str, TFLiteModel | OnnxModel] = {}
