@@ -39,9 +39,10 @@ def blended_targets(
 def teacher_probabilities(bundle: Path, stills: Stills, log: Log) -> tuple[np.ndarray, tuple[str, ...]]:
     """The bundle's probabilities for every still (its best TFLite file: float32 if it has one, else int8)."""
     from fer_edge.buffer import predict_still
+    from fer_edge.manifest import read_manifest
     from fer_edge.model import EmotionModel
 
-    precision = "float32" if (bundle / "encoder_float32.tflite").is_file() else "int8"
+    precision = "float32" if read_manifest(bundle).artifact("tflite", "encoder", "float32") else "int8"
     model = EmotionModel(bundle, "tflite", precision, streaming=True, threads=None)
     log(f"teacher {bundle} ({precision}) reads {len(stills)} training stills")
     out = np.empty((len(stills), len(model.classes)), dtype=np.float32)
