@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.errors import UsageError
 from fer_edge.stills import Stills
 
 Log = Callable[[str], None]
@@ -23,13 +22,8 @@ def blended_targets(
 ) -> np.ndarray:
     """(1 - weight) * one-hot label + weight * the teacher's probabilities, in `classes`' order.
 
-    A class the teacher lacks (an auxiliary one) gets none of its mass; the teacher's other classes must all be
-    among `classes`, so no probability is dropped."""
-    missing = [c for c in teacher_classes if c not in classes]
-    if missing:
-        raise UsageError(
-            f"the teacher predicts {', '.join(missing)}, which this run does not; pick a teacher of its classes"
-        )
+    A class the teacher lacks (an auxiliary one) gets none of its mass; every class of the teacher is among
+    `classes` (train.config.check_teacher refuses other teachers before any training)."""
     placed = np.zeros((len(labels), len(classes)), dtype=np.float32)
     placed[:, [classes.index(c) for c in teacher_classes]] = teacher
     hard = np.eye(len(classes), dtype=np.float32)[labels]
