@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS, load_interpreter
-from fer_edge.detect import Box, Detection
+from fer_edge.boxes import Box, Detection, iou
 from fer_edge.errors import ModelLoadError, UsageError
 from fer_edge.hashing import sha256_file
 from fer_edge.modelfile import check_model_file
@@ -84,14 +84,6 @@ def decode(
     return boxes[valid], keypoints[valid], scores[keep][valid].astype(np.float32)
 
 
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """box: (4,) and boxes: (N, 4) as xmin, ymin, xmax, ymax -> (N,) intersection over union."""
-    low, high = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
-    intersection = np.prod(np.clip(high - low, 0, None), axis=1)
-    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - intersection
-    return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
-
-
 def weighted_nms(
     boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float = SUPPRESSION_IOU
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,9 +92,10 @@ def weighted_nms(
 
     Shapes as `decode` returns them; the result has one row per merged group, best score first."""
     order = np.argsort(-scores, kind="stable")
+    sized = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)  # x, y, width, height for iou
     merged_boxes, merged_points, merged_scores = [], [], []
     while order.size:
-        group = iou(boxes[order[0]], boxes[order]) > iou_threshold
+        group = iou(sized[order[0]], sized[order]) > iou_threshold
         group[0] = True
         members, weights = order[group], scores[order[group]]
         total = weights.sum()

@@ -13,19 +13,12 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+# Box and Detection live in fer_edge.boxes; they are imported here for run.py, serve.py and cli.py, which still
+# take them from this module.
+from fer_edge.boxes import Box, Detection
 from fer_edge.errors import MissingExtraError, UsageError
 
-Box = tuple[int, int, int, int]  # x, y, width, height in full-frame pixels
 DETECTORS = ("blazeface", "blazeface-full", "haar")  # blazeface: short range (about 2 m); -full: about 5 m
-
-
-@dataclass(frozen=True)
-class Detection:
-    box: Box
-    score: float  # Haar: 1.0 (it gives no score)
-    # BlazeFace, in frame pixels and MediaPipe's order: right eye, left eye, nose tip, mouth centre, right ear
-    # tragion, left ear tragion (the person's right and left). Haar: None.
-    keypoints: tuple[tuple[float, float], ...] | None = None
 
 
 class Detector(Protocol):
@@ -94,12 +87,10 @@ class CropRule:
         return {"margin": self.margin, "level": self.level, "lift": self.lift}
 
 
-# Chosen per detector on the shipped model's TRAINING data by benchmarks/crop_margin.py (docs/detectors.md);
-# `fer-edge run`, `eval` and the bench all take them from here unless --margin / --level / --lift say otherwise.
-# blazeface (2026-12-01, the shipped wild-w0.5-then30, mean over its 175 CK+48 training sequences and 200 FER2013
-# training stills, upright and tilted up to 15 degrees): margin 0.1, lifted 0.05, levelled 82.8 % (without the
-# lift 81.3 %). blazeface-full (wild-w0.5-e50d0.5's training sequences): 0.1, levelled or not 87.1 % (a tie, which
-# goes to no levelling). haar: 0 (98.3 %).
+# Chosen per detector on the shipped model's TRAINING data (CK+48 training sequences and FER2013 training stills,
+# upright and tilted) by benchmarks/crop_margin.py; the measurements are in docs/detectors.md and
+# docs/lab/detectors-history.md. `fer-edge run`, `eval` and the bench all take them from here unless --margin /
+# --level / --lift say otherwise.
 CROP_RULES = {
     "blazeface": CropRule(margin=0.1, level=True, lift=0.05),
     "blazeface-full": CropRule(margin=0.1, level=False),
@@ -108,10 +99,8 @@ CROP_RULES = {
 
 
 # A face this large a share of the picture makes the picture a face crop already, to be used whole (fer-edge eval's
-# --faces auto and `fer-edge run` on images). BlazeFace on FER2013 training faces blown up to 100 px: 0.75 on the
-# median, 0.52 at the 10th percentile; on faces of 140-240 px in 640x480 frames: 0.09 on the median, 0.14 at the
-# 90th. Where whole and detected crops cross (benchmarks/crop_or_detect.py, FER2013 train faces framed looser):
-# whole wins down to a share of 0.47, the detector from 0.35 (docs/detectors.md).
+# --faces auto and `fer-edge run` on images): whole crops beat detected ones above about this share, detected ones
+# below it (benchmarks/crop_or_detect.py; the numbers are in docs/detectors.md and docs/lab/detectors-history.md).
 FILLED_SHARE = 0.4
 
 

@@ -20,12 +20,12 @@ from fer_edge.blazeface import (
     Letterbox,
     anchors,
     decode,
-    iou,
     letterbox,
     to_detections,
     weighted_nms,
 )
-from fer_edge.detect import DETECTORS, Detection, FaceDetector, open_detector
+from fer_edge.boxes import Detection, iou
+from fer_edge.detect import DETECTORS, FaceDetector, open_detector
 from fer_edge.errors import MissingExtraError, ModelLoadError, UsageError
 
 SHORT = anchors(128, VARIANTS["blazeface"].strides, VARIANTS["blazeface"].anchors_per_layer)
@@ -81,7 +81,8 @@ def test_weighted_nms_merges_overlapping_boxes_by_score_and_keeps_a_separate_one
     assert np.allclose(merged[1], boxes[1]) and np.allclose(points[1], keypoints[1])
     empty = weighted_nms(boxes[:0], keypoints[:0], scores[:0])
     assert [a.shape for a in empty] == [(0, 4), (0, 1, 2), (0,)]
-    assert iou(boxes[0], boxes).tolist() == pytest.approx([1.0, 0.0, 0.9 / 1.1])
+    sized = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    assert iou(sized[0], sized).tolist() == pytest.approx([1.0, 0.0, 0.9 / 1.1])
 
 
 @pytest.mark.parametrize("height, width", [(480, 640), (640, 480), (100, 300)])
@@ -210,8 +211,7 @@ def test_blazeface_finds_a_pasted_ck48_face_where_it_is(name):
     [found] = detector.detect(frame)
     assert isinstance(found, Detection) and 0.5 <= found.score <= 1
     fx, fy, fw, fh = found.box
-    truth = np.array([x, y, x + size, y + size], np.float32)
-    assert iou(truth, np.array([[fx, fy, fx + fw, fy + fh]], np.float32))[0] > 0.5
+    assert iou((x, y, size, size), found.box) > 0.5
     points = np.array(found.keypoints)
     assert points.shape == (6, 2)
     # eyes, nose and mouth inside the box; the ear tragions lie on its sides, within a tenth of its width
@@ -250,7 +250,7 @@ def test_the_native_runtime_is_quiet_unless_debugging():
 
 
 def test_levelling_turns_a_tilted_pair_of_eyes_back_to_one_row():
-    from fer_edge.detect import CropRule, Detection, crop, eye_angle, face_crop
+    from fer_edge.detect import CropRule, crop, eye_angle, face_crop
 
     image = np.zeros((200, 200), np.uint8)
     right_eye, left_eye = (80.0, 90.0), (120.0, 110.0)  # the person's right eye is on the image's left
@@ -280,7 +280,7 @@ def test_an_explicit_margin_level_or_lift_replaces_the_detectors_rule():
 
 
 def test_a_lift_moves_the_crop_up_by_that_share_of_the_box_height():
-    from fer_edge.detect import CropRule, Detection, crop, crop_rule, face_crop
+    from fer_edge.detect import CropRule, crop, crop_rule, face_crop
 
     image = np.tile(np.arange(200, dtype=np.uint8)[:, None], (1, 200))  # each pixel holds its row number
     box = (60, 60, 80, 80)

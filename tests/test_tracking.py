@@ -2,7 +2,8 @@
 
 import pytest
 
-from fer_edge.tracking import Tracker, iou
+from fer_edge.boxes import iou
+from fer_edge.tracking import Tracker
 
 
 def test_iou_by_hand():

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from fer_edge.detect import DETECTORS, Box, open_detector
+from fer_edge.boxes import Box, iou
+from fer_edge.detect import DETECTORS, open_detector
 from fer_edge.errors import MissingExtraError
-from fer_edge.tracking import iou
 
 Log = Callable[[str], None]
 FRAME = (640, 480)
