@@ -1,24 +1,22 @@
 #!/usr/bin/env python3
 """The few commands a person types; needs only Python 3.10+ (standard library) to start.
 
-    python3 tasks.py main       the whole pipeline in minutes (about 15 on 2 cores, with the setup): set up .venv, show
-                                the data, train a small model briefly, export int8 TFLite/ONNX with its parity table,
-                                run it on a video of held-out faces (overlay video + JSON lines), benchmark it
-    python3 tasks.py full       the full reproduction of the main recipe: edge at full width, 200 epochs (about 3 h)
+    python3 tasks.py main       the whole pipeline in minutes: set up .venv, show the data, train a small model
+                                briefly, export int8 TFLite/ONNX with its parity table, run it on a video of held-out
+                                faces (overlay video + JSON lines), benchmark it
+    python3 tasks.py full       the full reproduction of the main recipe: edge at full width, 200 epochs
     python3 tasks.py test       set up .venv, lint, run the test suite
-    python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the README's bench table
+    python3 tasks.py bench      train (if missing), export and benchmark widths 1, 0.5, 0.25: the bench table of
+                                docs/guide.md (Benchmarks)
     python3 tasks.py pi-check   run the runtime on emulated arm64 (Cortex-A72) with tflite-runtime and ai-edge-litert
                                 (QEMU=/path/to/qemu-aarch64 picks the emulator; run as root so that a Cortex-A72
                                 /proc/cpuinfo can be bound in where qemu shows the host's, as 7.2 does)
-    python3 tasks.py reproduce  every training run behind the README's results table (about 14 h on 2 cores)
-    python3 tasks.py wild       the shipped default: the wild recipe at width 0.5 on CK+48 and FER2013 (stage 1 about
-                                100 min, stage 2 about 13 min on 2 cores), then its stage 1 continued (about 55 min)
-                                and a second stage 2, exported int8; then a third stage-1 cycle from that bundle's
-                                encoder (about 60 min) and a third stage 2, exported int8; then a fourth stage-1
-                                cycle from the third's, with mixup (about 70 min), and a fourth stage 2, exported
-                                int8; a fifth cycle like it from the fourth's (about 70 min), a fifth stage 2,
-                                exported int8; and the comparison table (about 7.5 h in all)
+    python3 tasks.py reproduce  every training run behind the results table of docs/guide.md (Results)
+    python3 tasks.py wild       the shipped default's runs: the wild recipe at width 0.5 on CK+48 and FER2013, then
+                                its stage-1 cycles, each with a stage 2 and an int8 export, then the comparison table
                                 (FER= names the fer package's emotion_model_quantized.tflite to add its row)
+
+How long each takes: docs/results.md (How long the commands take). How they came to be: docs/lab/commands.md.
 
 DATA=/path/to/CK+48 picks the dataset (default ../shared/data/CK+48), STILLS=/path/to/FER2013 the still images
 (default ../shared/data/FER2013).
