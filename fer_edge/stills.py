@@ -55,13 +55,17 @@ class StillFile:
 
 @dataclass(frozen=True)
 class Stills:
-    """images: (N, 48, 48, 1) float32 in [0, 1]; labels index `classes`; skipped: 'where: why' per bad image."""
+    """images: (N, 48, 48, 1) float32 in [0, 1]; labels index `classes`; skipped: 'where: why' per bad image.
+
+    targets: (N, len(classes)) float32 rows summing to 1 where a still's target is a distribution (FER+ votes,
+    fer_edge.ferplus) rather than its label alone; labels are then each row's most voted class."""
 
     images: np.ndarray
     labels: np.ndarray
     ids: np.ndarray
     classes: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -74,7 +78,20 @@ class Stills:
 
 
 def relabel(stills: Stills, classes: tuple[str, ...]) -> Stills:
-    """The stills whose class is among `classes`, with labels indexing `classes`."""
+    """The stills whose class is among `classes`, with labels indexing `classes`.
+
+    With targets: the stills with any target mass in `classes`, their targets cut to `classes` and renormalised,
+    labels their argmax."""
+    if stills.targets is not None:
+        placed = np.zeros((len(stills), len(classes)), dtype=np.float32)
+        for column, name in enumerate(classes):
+            if name in stills.classes:
+                placed[:, column] = stills.targets[:, stills.classes.index(name)]
+        total = placed.sum(axis=1)
+        keep = total > 0
+        targets = placed[keep] / total[keep, None]
+        labels = targets.argmax(axis=1).astype(np.int64)
+        return Stills(stills.images[keep], labels, stills.ids[keep], tuple(classes), stills.skipped, targets)
     names = np.array(stills.classes)[stills.labels]
     keep = np.isin(names, classes)
     labels = np.array([classes.index(n) for n in names[keep]], dtype=np.int64)
@@ -93,7 +110,8 @@ def sample(stills: Stills, size: int, seed: int = 0) -> Stills:
             take = max(1, round(size * len(members) / len(stills)))
             rows.extend(rng.choice(members, size=min(take, len(members)), replace=False))
     rows = np.sort(np.array(rows, dtype=np.int64))
-    return Stills(stills.images[rows], stills.labels[rows], stills.ids[rows], stills.classes, stills.skipped)
+    targets = None if stills.targets is None else stills.targets[rows]
+    return Stills(stills.images[rows], stills.labels[rows], stills.ids[rows], stills.classes, stills.skipped, targets)
 
 
 def canonical_class(name: str, where: Path | str) -> str:

@@ -335,14 +335,20 @@ def test_mixed_batches_carry_the_stills_given_targets():
 
 
 def test_teacher_targets_blend_the_label_with_the_teachers_classes_by_name():
-    from fer_edge.train.teacher import blended_targets
+    from fer_edge.train.teacher import blended_targets, still_targets
 
     classes = ("happy", "fear", "neutral", "contempt")  # contempt: auxiliary, the teacher lacks it
     teacher = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], np.float32)  # in the teacher's order
-    blended = blended_targets(np.array([1, 3]), classes, teacher, ("neutral", "happy", "fear"), 0.25)
+    labelled = Stills(np.zeros((2, 48, 48, 1), np.float32), np.array([1, 3]), np.array(["a", "b"]), classes)
+    blended = blended_targets(still_targets(labelled), classes, teacher, ("neutral", "happy", "fear"), 0.25)
     np.testing.assert_allclose(blended[0], [0.25 * 0.3, 0.75 + 0.25 * 0.1, 0.25 * 0.6, 0.0])
     np.testing.assert_allclose(blended[1], [0.25 * 0.2, 0.25 * 0.6, 0.25 * 0.2, 0.75])
     np.testing.assert_allclose(blended.sum(axis=1), 1.0, rtol=1e-6)
+    # FER+ votes instead of a label: the teacher blends into the vote distribution
+    votes = np.array([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]], np.float32)
+    voted = replace(labelled, targets=votes)
+    voted = blended_targets(still_targets(voted), classes, teacher, ("neutral", "happy", "fear"), 0.25)
+    np.testing.assert_allclose(voted[0], [0.375 + 0.25 * 0.3, 0.25 * 0.1, 0.375 + 0.25 * 0.6, 0.0])
 
 
 def test_teacher_is_checked_before_any_training(synthetic_ck48, synthetic_stills, tmp_path):
@@ -366,3 +372,75 @@ def test_teacher_is_checked_before_any_training(synthetic_ck48, synthetic_stills
         assert result.exit_code != 0 and fragment in result.output, result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+def write_votes_for(stills: Path, seed: int = 0) -> Path:
+    """ferplus.csv for every synthetic still: most votes for its folder's class, the rest spread at random."""
+    from fer_edge.ferplus import COLUMNS, EMOTION_COLUMNS
+    from fer_edge.stills import CLASS_NAMES
+
+    rng = np.random.default_rng(seed)
+    names = {CLASS_NAMES[c]: c for c in EMOTION_COLUMNS}
+    lines = ["path," + ",".join(COLUMNS)]
+    for path in sorted(stills.glob("*/*/*.jpg")):
+        counts = dict.fromkeys(COLUMNS, 0)
+        counts[names[CLASS_NAMES[path.parent.name]]] = 6
+        for column in rng.choice(COLUMNS, size=4):
+            counts[column] += 1
+        lines.append(f"{path.relative_to(stills).as_posix()}," + ",".join(str(counts[c]) for c in COLUMNS))
+    (stills / "ferplus.csv").write_text("\n".join(lines) + "\n")
+    return stills / "ferplus.csv"
+
+
+def test_wild_trains_both_stages_on_ferplus_vote_distributions(tmp_path, monkeypatch):
+    import keras
+
+    import fer_edge.train.pretrain as pretrain_module
+    import fer_edge.train.training as training_module
+    from fer_edge.ferplus import CLASSES as FERPLUS_CLASSES
+    from fer_edge.train.config import TrainConfig
+    from fer_edge.train.training import train
+
+    data = write_synthetic_ck48(tmp_path / "CK+48", classes=ALL_CLASSES, subjects=4, frames=3)
+    stills = write_synthetic_stills(tmp_path / "FER2013", per_class=2)
+    write_votes_for(stills)
+    seen = {}
+    batches, mixed = pretrain_module.still_batches, training_module.mixed_batches
+    monkeypatch.setattr(
+        pretrain_module, "still_batches", lambda s, c: seen.setdefault("stage 1", s.targets) is None or batches(s, c)
+    )
+
+    def mixed_spy(*args, **kwargs):
+        seen["stage 2"] = args[-1] if len(args) > 5 else kwargs.get("still_targets")
+        return mixed(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "mixed_batches", mixed_spy)
+    config = TrainConfig(
+        data=str(data),
+        out=str(tmp_path / "run"),
+        recipe="wild",
+        width=0.0625,
+        epochs=1,
+        pretrain_epochs=1,
+        stills_per_epoch=8,
+        batch_size=16,
+        stills=str(stills),
+        stills_labels="ferplus",
+        encoder=str(tmp_path / "stage1"),
+    )
+    lines = []
+    train(config, lines.append)
+    keras.backend.clear_session()
+    log = "\n".join(lines)
+    assert "with FER+ vote distributions from" in log and "vote distributions as targets" in log
+    first, second = seen["stage 1"], seen["stage 2"]
+    assert first.shape == (14, 8) and np.allclose(first.sum(axis=1), 1) and (first.max(axis=1) < 1).any()  # FER+ 8
+    assert np.allclose(second.sum(axis=1), 1) and (second.max(axis=1) < 1).any()
+    assert second.shape[1] == 8  # the run's 6 classes and the 2 auxiliary ones
+    pretrain = json.loads((tmp_path / "stage1" / "pretrain.json").read_text())
+    assert pretrain["config"]["labels"] == "ferplus" and pretrain["classes"] == list(FERPLUS_CLASSES)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["config"]["stills_labels"] == "ferplus" and recorded["stills"]["labels"] == "ferplus"
+    assert recorded["stills"]["soft_targets"] is True and recorded["stills"]["votes"].endswith("ferplus.csv")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["stills_val"]["stills"] == 12  # val by FER+ majority: 2 per class of the run's 6

@@ -48,6 +48,11 @@ class TrainConfig:
     teacher: str | None = None  # a bundle whose predictions blend into stage 2's still targets (train.teacher)
     teacher_weight: float = 0.5  # the teacher's share of each still's target
     stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
+    # where the training stills' targets come from (fer_edge.ferplus.LABEL_SOURCES): "folder", "ferplus" (the FER+
+    # vote distribution, both stages) or "ferplus-majority" (FER+'s majority label); validation stills are scored
+    # against the FER+ majority label whenever FER+ is used
+    stills_labels: str = "folder"
+    ferplus: str | None = None  # the FER+ votes file; None: ferplus.csv in the --stills folder
     encoder: str | None = (
         None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
     )
@@ -66,6 +71,12 @@ class TrainConfig:
             raise UsageError(f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}")
         if not 0 < self.teacher_weight <= 1:
             raise UsageError(f"--teacher-weight must be in (0, 1], got {self.teacher_weight}")
+        from fer_edge.ferplus import LABEL_SOURCES
+
+        if self.stills_labels not in LABEL_SOURCES:
+            raise UsageError(f"--stills-labels takes {', '.join(LABEL_SOURCES)}, got {self.stills_labels!r}")
+        if self.ferplus and self.stills_labels == "folder":
+            raise UsageError("--ferplus names the FER+ votes for --stills-labels ferplus or ferplus-majority")
         if self.early_stopping and not self.val_fraction:
             raise UsageError("--early-stopping needs --val-fraction > 0: the held-out split never decides when to stop")
 
@@ -101,16 +112,23 @@ def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
     from fer_edge.stills import scan_still_source
 
     if not recipe.uses_stills:
-        if config.stills or config.encoder or config.pretrain_from or config.teacher:
+        own = (config.stills, config.encoder, config.pretrain_from, config.teacher, config.stills_labels != "folder")
+        if any(own):
             raise UsageError(
-                "--stills, --encoder, --pretrain-from and --teacher are for recipes that train on stills (wild), "
-                f"not {recipe.name}"
+                "--stills, --stills-labels, --encoder, --pretrain-from and --teacher are for recipes that train on "
+                f"stills (wild), not {recipe.name}"
             )
         return
     if not config.stills:
         raise UsageError(
             f"recipe {recipe.name} trains on still images too: pass --stills, e.g. --stills ../shared/data/FER2013"
         )
+    if config.stills_labels != "folder":
+        from fer_edge.ferplus import find_votes
+
+        if not Path(config.stills).is_dir():
+            raise UsageError(f"--stills-labels {config.stills_labels} needs FER2013's folder form, not {config.stills}")
+        find_votes(Path(config.stills), Path(config.ferplus) if config.ferplus else None)
     present = scan_still_source(Path(config.stills), "train")
     missing = [c for c in recipe.stills_classes if c not in present]
     if missing:
@@ -179,7 +197,8 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     jitter += f"-n{noise:g}" if noise else ""
     erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
-    name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{start}"
+    labels = {"folder": "", "ferplus": "-fp", "ferplus-majority": "-fpm"}[config.stills_labels]
+    name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{labels}{start}"
     return Path("runs") / name
 
 

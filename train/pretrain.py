@@ -48,6 +48,7 @@ class PretrainConfig:
     precision: str = "mixed_bfloat16"  # or "float32"
     seed: int = 42
     init_from: str | None = None  # a stage-1 folder whose encoder weights this stage starts from (else random)
+    labels: str = "folder"  # where the stills' targets came from (fer_edge.ferplus.LABEL_SOURCES); recorded only
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,14 +67,17 @@ def class_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
 
 
 def still_batches(stills: Stills, config: PretrainConfig) -> tf.data.Dataset:
-    """Shuffled, augmented batches of (image, one-hot, weight): the sequences' Jitter, random erasing, then mixup.
+    """Shuffled, augmented batches of (image, target, weight): the sequences' Jitter, random erasing, then mixup.
+    The target is the still's own (FER+ votes) where it has one, else its one-hot label.
 
     Random erasing (Zhong et al. 2017, keras.layers.RandomErasing) hides part of some faces, as hands, glasses
     or hair do, so that no single region decides the class. Mixup (`train.augment.mixup`, the blend the recipes'
     `mixup` option applies to sequences) trains on blends of two faces with blended targets, which keeps the
     classifier from being sure where the data says nothing.
     """
-    targets = keras.utils.to_categorical(stills.labels, len(stills.classes)).astype(np.float32)
+    targets = stills.targets
+    if targets is None:
+        targets = keras.utils.to_categorical(stills.labels, len(stills.classes)).astype(np.float32)
     weights = class_weights(stills.labels, len(stills.classes), config.class_weighting)
     batches = (
         tf.data.Dataset.from_tensor_slices((stills.images, targets, weights))
@@ -173,7 +177,8 @@ def pretrain_encoder(
     log(
         f"[stills] training the width-{config.width:g} encoder ({encoder.count_params():,} parameters) on "
         f"{len(train)} stills of {len(train.classes)} classes ({', '.join(train.classes)}), "
-        f"{len(val) if val is not None else 0} validation, {config.epochs} epochs, {config.precision}"
+        f"{len(val) if val is not None else 0} validation, {config.epochs} epochs, {config.precision}, "
+        + ("vote distributions as targets" if train.targets is not None else "one-hot targets")
         + (f", starting from the encoder in {config.init_from}" if config.init_from else "")
     )
     out = Path(out)

@@ -29,6 +29,7 @@ class StillsParts:
 
     train: Stills
     val: Stills | None
+    votes: str | None = None  # the FER+ votes file the labels came from; None: the folders
 
 
 def mixed_batches(

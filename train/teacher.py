@@ -18,16 +18,24 @@ Log = Callable[[str], None]
 
 
 def blended_targets(
-    labels: np.ndarray, classes: tuple[str, ...], teacher: np.ndarray, teacher_classes: tuple[str, ...], weight: float
+    targets: np.ndarray, classes: tuple[str, ...], teacher: np.ndarray, teacher_classes: tuple[str, ...], weight: float
 ) -> np.ndarray:
-    """(1 - weight) * one-hot label + weight * the teacher's probabilities, in `classes`' order.
+    """(1 - weight) * each still's target + weight * the teacher's probabilities, in `classes`' order.
+
+    targets: (N, len(classes)), one-hot labels or FER+ vote distributions (`still_targets`).
 
     A class the teacher lacks (an auxiliary one) gets none of its mass; every class of the teacher is among
     `classes` (train.config.check_teacher refuses other teachers before any training)."""
-    placed = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    placed = np.zeros((len(targets), len(classes)), dtype=np.float32)
     placed[:, [classes.index(c) for c in teacher_classes]] = teacher
-    hard = np.eye(len(classes), dtype=np.float32)[labels]
-    return (1 - weight) * hard + weight * placed
+    return (1 - weight) * targets + weight * placed
+
+
+def still_targets(stills: Stills) -> np.ndarray:
+    """(N, classes) float32: each still's own target (FER+ votes) where it has one, else its one-hot label."""
+    if stills.targets is not None:
+        return stills.targets.astype(np.float32)
+    return np.eye(len(stills.classes), dtype=np.float32)[stills.labels]
 
 
 def teacher_probabilities(bundle: Path, stills: Stills, log: Log) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -53,7 +53,7 @@ from fer_edge.train.reports import (
     write_classification_report,
 )
 from fer_edge.train.stills_mix import StillsParts, StillsProgress, mixed_batches, still_scores
-from fer_edge.train.teacher import blended_targets, teacher_probabilities
+from fer_edge.train.teacher import blended_targets, still_targets, teacher_probabilities
 from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
@@ -280,11 +280,14 @@ def fit_one(
     if stills is not None:
         weights = sample_weights(train.labels, len(train.classes), recipe.class_weighting)
         shown = relabel(stills.train, train.classes)
-        soft = None
+        soft = shown.targets  # FER+ vote distributions over this model's classes, or None: one-hot labels
+        if soft is not None:
+            log(f"{prefix}still targets: FER+ vote distributions over {', '.join(train.classes)}")
         if config.teacher:
             said, said_classes = teacher_probabilities(Path(config.teacher), shown, log)
-            soft = blended_targets(shown.labels, train.classes, said, said_classes, config.teacher_weight)
-            log(f"{prefix}still targets: {1 - config.teacher_weight:g} label + {config.teacher_weight:g} teacher")
+            soft = blended_targets(still_targets(shown), train.classes, said, said_classes, config.teacher_weight)
+            own = "votes" if shown.targets is not None else "label"
+            log(f"{prefix}still targets: {1 - config.teacher_weight:g} {own} + {config.teacher_weight:g} teacher")
         batches, steps = mixed_batches(train, shown, recipe, weights, seed, soft)
         if val_stills is not None:
             callbacks.append(StillsProgress(val_stills, targets, data.classes, log, seed, recipe.mirror_odd_frames))
@@ -408,6 +411,9 @@ def write_config(
         if stills is None
         else {
             "path": str(Path(config.stills).resolve()),
+            "labels": config.stills_labels,
+            "votes": stills.votes,
+            "soft_targets": stills.train.targets is not None,
             "train": len(stills.train),
             "train_skipped": len(stills.train.skipped),
             "val": len(stills.val) if stills.val is not None else 0,
@@ -479,8 +485,13 @@ def load_auxiliary(config: TrainConfig, recipe: Recipe, log: Log) -> Sequences |
 
 
 def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsParts:
-    """The stills' training part, and their validation part where the source has one (it decides nothing)."""
+    """The stills' training part, and their validation part where the source has one (it decides nothing).
+
+    With FER+ labels, the training stills' targets are their votes (`config.stills_labels`) and the validation
+    stills are labelled by FER+'s majority rule, as `fer-edge eval --labels ferplus` scores them."""
     path = Path(config.stills)
+    if config.stills_labels != "folder":
+        return load_ferplus_parts(config, log)
     train = load_stills(path, "train")
     val = load_stills(path, "val") if has_split(path, "val") else None
     log(
@@ -492,6 +503,29 @@ def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsPa
     for line in train.skipped[:5]:
         log(f"  skipped {line}")
     return StillsParts(train, val)
+
+
+def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
+    from fer_edge.ferplus import find_votes, load_ferplus_stills
+
+    path = Path(config.stills)
+    votes = find_votes(path, Path(config.ferplus) if config.ferplus else None)
+    train = load_ferplus_stills(path, "train", config.stills_labels, votes)
+    val = load_ferplus_stills(path, "val", "ferplus-majority", votes) if has_split(path, "val") else None
+    kind = "vote distributions" if config.stills_labels == "ferplus" else "majority labels"
+    log(
+        f"loaded {len(train.stills)} training stills from {config.stills} with FER+ {kind} from {votes} "
+        f"({len(train.stills.skipped)} unreadable or blank skipped, {train.without_votes} without votes, "
+        f"{train.without_label} without a label): most voted "
+        + ", ".join(f"{c} {n}" for c, n in train.stills.counts().items())
+        + (
+            f"; {len(val.stills)} validation stills by FER+ majority ({val.without_votes} without votes, "
+            f"{val.without_label} without a majority)"
+            if val is not None
+            else "; no validation part"
+        )
+    )
+    return StillsParts(train.stills, val.stills if val is not None else None, str(votes.resolve()))
 
 
 def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log) -> Path:
@@ -526,6 +560,7 @@ def stage_one(config: TrainConfig, recipe: Recipe, stills: StillsParts, log: Log
         jitter=recipe.pretrain_jitter,
         erase=recipe.pretrain_erase,
         mixup=recipe.pretrain_mixup,
+        labels=config.stills_labels,
     )
     log(f"stage 1: training the per-frame CNN on stills into {folder}")
     pretrain_encoder(stills.train, stills.val, wanted, folder, log)

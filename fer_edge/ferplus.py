@@ -1,0 +1,161 @@
+"""FER+ votes: ten annotators per FER2013 face (Barsoum et al. 2016), read from `ferplus.csv` beside the folders.
+
+FER2013's own label is one person's; FER+ moved about a third of its faces to another class (44 % of the "sad"
+training faces are neutral under FER+). The votes give two kinds of label:
+
+- the majority label, FER+'s official rule (microsoft/FERPlus `src/ferplus.py`): counts of 1 or less are set to
+  0, the winner needs more than half of the votes left, and a face whose winner is unknown or not-a-face, or that
+  has no winner, has no label;
+- the vote distribution over the eight emotions, unknown and not-a-face removed and the rest renormalised (the
+  paper's best training scheme was on the distribution); a face with no emotion vote has no target.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.errors import DatasetError, UsageError
+from fer_edge.stills import CLASS_NAMES, Stills
+
+FERPLUS_FILE = "ferplus.csv"
+EMOTION_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+COLUMNS = (*EMOTION_COLUMNS, "unknown", "NF")
+CLASSES: tuple[str, ...] = tuple(CLASS_NAMES[c] for c in EMOTION_COLUMNS)  # fer-edge's names, FER+'s order
+NO_LABEL = -1
+# Where a still's training target comes from: its folder, the FER+ vote distribution, or the FER+ majority label.
+LABEL_SOURCES = ("folder", "ferplus", "ferplus-majority")
+
+
+@dataclass(frozen=True)
+class Votes:
+    """counts: (N, 10) int, FER+'s columns (COLUMNS) per face; paths relative to `root` (the csv's folder)."""
+
+    root: Path
+    paths: tuple[str, ...]
+    counts: np.ndarray
+
+    def rows(self, keys: list[str]) -> np.ndarray:
+        """Row of each key (a path relative to root, with '/'), or -1 where FER+ has no votes for it."""
+        index = {p: i for i, p in enumerate(self.paths)}
+        return np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+
+
+def find_votes(data: Path, given: Path | None = None) -> Path:
+    """`given`, else ferplus.csv in the FER2013 folder `data` (or beside it, when `data` is one of its splits)."""
+    if given is not None:
+        if not Path(given).is_file():
+            raise UsageError(f"FER+ votes not found at {given}; pass the ferplus.csv that FER2013's README describes")
+        return Path(given)
+    data = Path(data)
+    for folder in (data, data.parent):
+        if (folder / FERPLUS_FILE).is_file():
+            return folder / FERPLUS_FILE
+    raise UsageError(
+        f"no {FERPLUS_FILE} in {data} or beside it: FER+ labels need the votes file (FER2013's README says where "
+        "it comes from); pass its path, or use the folder labels"
+    )
+
+
+def read_votes(path: Path) -> Votes:
+    path = Path(path)
+    try:
+        handle = path.open(newline="")
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in ("path", *COLUMNS) if c not in (reader.fieldnames or ())]
+        if missing:
+            raise DatasetError(f"{path} is not a FER+ votes file: it lacks the columns {', '.join(missing)}")
+        paths, counts = [], []
+        for line, row in enumerate(reader, 2):
+            try:
+                votes = [int(row[c]) for c in COLUMNS]
+            except (TypeError, ValueError):
+                raise DatasetError(f"{path} line {line}: vote counts must be whole numbers") from None
+            if min(votes) < 0:
+                raise DatasetError(f"{path} line {line}: a vote count is negative")
+            paths.append(row["path"].replace("\\", "/"))
+            counts.append(votes)
+    if not paths:
+        raise DatasetError(f"{path} holds no votes")
+    return Votes(path.parent, tuple(paths), np.array(counts, dtype=np.int64).reshape(-1, len(COLUMNS)))
+
+
+def majority(counts: np.ndarray) -> np.ndarray:
+    """FER+'s majority rule: (N, 10) counts -> (N,) index into CLASSES, NO_LABEL where there is none."""
+    kept = np.where(counts <= 1, 0, counts)
+    total = kept.sum(axis=1)
+    winner = kept.argmax(axis=1)
+    has = kept.max(axis=1) > 0.5 * total
+    has &= total > 0
+    has &= winner < len(CLASSES)  # unknown or not-a-face won
+    return np.where(has, winner, NO_LABEL)
+
+
+def soft_targets(counts: np.ndarray) -> np.ndarray:
+    """(N, 10) counts -> (N, 8) float32 vote shares over CLASSES; all zeros where no emotion got a vote."""
+    emotions = counts[:, : len(CLASSES)].astype(np.float64)
+    total = emotions.sum(axis=1, keepdims=True)
+    return (emotions / np.maximum(total, 1)).astype(np.float32)
+
+
+def split_prefix(folder: Path, votes: Votes) -> str:
+    """The path of a split folder (e.g. FER2013/train) relative to the votes' folder, '' when it is that folder."""
+    relative = os.path.relpath(Path(folder).resolve(), votes.root.resolve()).replace(os.sep, "/")
+    if relative.startswith(".."):
+        raise UsageError(f"{folder} is not inside {votes.root}, where the FER+ votes' paths start")
+    return "" if relative == "." else relative + "/"
+
+
+@dataclass(frozen=True)
+class Relabelled:
+    """Stills relabelled by FER+, and how many were dropped for want of a row or of a label."""
+
+    stills: Stills
+    without_votes: int
+    without_label: int
+
+
+def relabel_stills(stills: Stills, votes: Votes, prefix: str, source: str) -> Relabelled:
+    """Stills (ids relative to their split folder) labelled by their votes, over FER+'s eight CLASSES.
+
+    source "ferplus": targets are the vote distributions, labels their argmax (for class weights); faces with no
+    emotion vote are dropped. "ferplus-majority": labels are the majority label, no targets; faces without one
+    are dropped. Faces that FER+ has no row for are dropped either way."""
+    if source not in LABEL_SOURCES[1:]:
+        raise UsageError(f"FER+ labels are {' or '.join(LABEL_SOURCES[1:])}, got {source!r}")
+    rows = votes.rows([prefix + str(i) for i in stills.ids])
+    found = rows >= 0
+    counts = votes.counts[rows[found]]
+    if source == "ferplus":
+        targets = soft_targets(counts)
+        keep = targets.sum(axis=1) > 0
+        labels, targets = targets[keep].argmax(axis=1), targets[keep]
+    else:
+        labels = majority(counts)
+        keep = labels != NO_LABEL
+        labels, targets = labels[keep], None
+    picked = np.flatnonzero(found)[keep]
+    relabelled = Stills(
+        stills.images[picked], labels.astype(np.int64), stills.ids[picked], CLASSES, stills.skipped, targets
+    )
+    return Relabelled(relabelled, int(np.sum(~found)), int(np.sum(~keep)))
+
+
+def load_ferplus_stills(data: Path, split: str, source: str, votes_path: Path | None = None) -> Relabelled:
+    """FER2013's `split` folder (every emotion folder) labelled by FER+ (`relabel_stills`)."""
+    from fer_edge.stills import load_still_folder
+
+    data = Path(data)
+    if not data.is_dir():
+        raise UsageError(f"FER+ labels need FER2013's folder form (<split>/<emotion>/ and ferplus.csv), not {data}")
+    folder = data / split if (data / split).is_dir() else data
+    votes = read_votes(find_votes(data, votes_path))
+    prefix = split_prefix(folder, votes)
+    return relabel_stills(load_still_folder(folder), votes, prefix, source)
