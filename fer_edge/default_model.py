@@ -15,16 +15,21 @@ from fer_edge.errors import UsageError
 from fer_edge.manifest import read_manifest, write_manifest
 
 DEFAULT_BUNDLE = Path(__file__).with_name("models") / "default"
+DEFAULT_NAME = "default"  # what a user types for the shipped model wherever a bundle is asked for
 
 
-def resolve_bundle(bundle: Path | None) -> Path:
-    """The given bundle folder or model file, or the shipped default; a clear error if neither exists."""
-    if bundle is None:
+def resolve_bundle(bundle: Path | str | None) -> Path:
+    """A bundle folder or model file; None or the name "default": the model shipped in the package."""
+    if bundle is None or str(bundle) == DEFAULT_NAME:
         if not (DEFAULT_BUNDLE / "manifest.json").is_file():
-            raise UsageError(f"this install has no default model at {DEFAULT_BUNDLE}; pass --bundle BUNDLE_DIR")
+            raise UsageError(f"this install has no default model at {DEFAULT_BUNDLE}; pass a bundle folder")
         return DEFAULT_BUNDLE
+    bundle = Path(bundle)
     if not bundle.exists():
-        raise UsageError(f"{bundle} does not exist; pass a bundle folder from fer-edge export or a .tflite/.onnx file")
+        raise UsageError(
+            f"{bundle} does not exist; pass 'default' (the shipped model), a bundle folder from fer-edge export "
+            "or a .tflite/.onnx file"
+        )
     if bundle.is_dir() and not (bundle / "manifest.json").is_file():
         raise UsageError(f"{bundle} has no manifest.json: not a bundle from fer-edge export")
     return bundle

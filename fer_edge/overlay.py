@@ -39,7 +39,7 @@ def draw(image: np.ndarray, faces: Sequence[FaceStep]) -> np.ndarray:
     for prediction in panels:
         cv2.putText(
             canvas,
-            f"face {prediction.face}",
+            f"face {prediction.id}",
             (8, top + bar_height - 4),
             cv2.FONT_HERSHEY_SIMPLEX,
             text_scale,

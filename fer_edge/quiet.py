@@ -1,5 +1,9 @@
 """Silence what native runtimes print to the C-level stderr, unless debugging.
 
+OpenCV and its FFmpeg backend log warnings for a missing camera or a damaged video ("[ WARN:0@0.1]
+global cap_v4l.cpp ...", "[mjpeg @ 0x...] overread"); the runtime reports those cases in one line of its own, so
+`quiet_environment` turns theirs off through the variables they read when they load.
+
 LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on file descriptor 2 when an
 interpreter allocates its tensors (it applies its default delegates then). Python's `sys.stderr` cannot catch
 it, so `native_stderr_silenced` points descriptor 2 at /dev/null for the few calls that print it. The CLI's
@@ -15,6 +19,16 @@ from collections.abc import Iterator
 
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")  # what typer accepts for FER_EDGE_DEBUG
 _debug = False
+
+
+# OpenCV's own log and its FFmpeg backend's (AV_LOG_QUIET); a user's own setting wins
+QUIET_VARIABLES = {"OPENCV_LOG_LEVEL": "OFF", "OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_VIDEOIO_DEBUG": "0"}
+
+
+def quiet_environment() -> None:
+    """Turn OpenCV's and FFmpeg's native logs off; call before cv2 is imported."""
+    for name, value in QUIET_VARIABLES.items():
+        os.environ.setdefault(name, value)
 
 
 def set_debug(on: bool) -> None:

@@ -17,7 +17,17 @@ import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS
 from fer_edge.buffer import FaceWindow, predict_still
-from fer_edge.detect import DETECTORS, Box, CropRule, Detection, crop_rule, face_crop, fills_picture, open_detector
+from fer_edge.detect import (
+    DETECTORS,
+    Box,
+    CropRule,
+    Detection,
+    Detector,
+    crop_rule,
+    face_crop,
+    fills_picture,
+    open_detector,
+)
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
@@ -42,7 +52,6 @@ class RunConfig:
     detector: str = "blazeface"  # fer_edge.detect.DETECTORS
     max_faces: int = 4  # the largest faces of a frame, each with its own window
     detect_every: int = 1  # run the detector every N frames, carry the boxes in between
-    detect_width: int = 320  # Haar only: frames are scanned at this width
     images: str = "stills"  # an image source: "stills" (each image on its own) or "sequence" (frames of one clip)
     margin: float | None = None  # grow the face box by this share per side; None: the detector's CROP_RULES
     level: bool | None = None  # turn each face so its eyes are level (BlazeFace); None: the detector's CROP_RULES
@@ -80,20 +89,43 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Face:
+    """One face in one frame or image: the result type of `Recognizer` and the JSON line of `fer-edge run`.
+
+    kind: "window" (the last 3 frames of a tracked face), "still" (one image's face on its own) or "none" (a frame
+    or image without a face: id and box are None, label "none", probabilities empty), so that faceless frames
+    can be counted in JSON lines.
+    """
+
+    id: int | None  # a tracked face's id (stable across frames), or the face's rank in a still image
+    kind: str
+    label: str  # a class name, "uncertain" below min_confidence, "invalid" for NaN/Inf outputs, "none": no face
+    confidence: float
+    box: Box | None  # (x, y, w, h) in frame pixels; None without a detector
+    probabilities: dict[str, float]
     frame: int
     timestamp: float
-    face: int  # a tracked face's id (stable across frames), or the face's rank in a still image
-    kind: str  # "window": the last 3 frames of a tracked face; "still": one image's face repeated
     image: str | None  # the file name, for image sources
-    box: Box | None
-    label: str  # a class name, "uncertain" below --min-confidence, or "invalid" for NaN/Inf outputs
-    confidence: float
-    probabilities: dict[str, float]
     latency_ms: dict[str, float]
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def no_face(frame: Frame, detect_ms: float) -> Face:
+    """The record of a frame or image in which the detector found no face."""
+    return Face(
+        id=None,
+        kind="none",
+        label="none",
+        confidence=0.0,
+        box=None,
+        probabilities={},
+        frame=frame.index,
+        timestamp=round(frame.timestamp, 4),
+        image=frame.name or None,
+        latency_ms={"detect": round(detect_ms, 3)},
+    )
 
 
 @dataclass
@@ -151,9 +183,9 @@ def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:
 
 @dataclass(frozen=True)
 class FaceStep:
-    face: int
+    face: int  # the face's id
     box: Box | None
-    prediction: Prediction | None  # None until the face's window is full
+    prediction: Face | None  # None until the face's window is full
 
 
 @dataclass(frozen=True)
@@ -162,10 +194,15 @@ class Step:
 
     frame: Frame
     faces: tuple[FaceStep, ...]
+    detect_ms: float = 0.0
 
     @property
-    def predictions(self) -> list[Prediction]:
+    def predictions(self) -> list[Face]:
         return [f.prediction for f in self.faces if f.prediction is not None]
+
+    def records(self) -> list[Face]:
+        """What `fer-edge run` writes for this frame: its predictions, or one "none" record without a face."""
+        return self.predictions if self.faces else [no_face(self.frame, self.detect_ms)]
 
 
 @dataclass
@@ -174,7 +211,26 @@ class FaceState:
     smoothed: np.ndarray | None = None
 
 
-def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Prediction]:
+def load_model(config: RunConfig) -> EmotionModel:
+    return EmotionModel(
+        config.bundle,
+        config.format,
+        config.precision,
+        config.streaming,
+        config.threads,
+        verify=config.verify,
+        tflite_backend=config.tflite_backend,
+    )
+
+
+def load_detector(config: RunConfig) -> Detector | None:
+    """The face detector, on the model's threads and TFLite backend; None with detect off."""
+    if not config.detect:
+        return None
+    return open_detector(config.detector, threads=config.threads, tflite_backend=config.tflite_backend)
+
+
+def predictions(config: RunConfig, stats: RunStats | None = None) -> Iterator[Face]:
     """Iterate predictions from config.source; stats (if given) is filled as frames go by."""
     for step in steps(config, stats):
         yield from step.predictions
@@ -184,17 +240,22 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
     """Every frame of config.source with its faces and predictions (for overlays); see `predictions`."""
     config.validate()
     stats = stats or RunStats()
-    model = EmotionModel(
-        config.bundle,
-        config.format,
-        config.precision,
-        config.streaming,
-        config.threads,
-        verify=config.verify,
-        tflite_backend=config.tflite_backend,
-    )
-    detector = open_detector(config.detector, detect_width=config.detect_width) if config.detect else None
+    model, detector = load_model(config), load_detector(config)
+    source = open_source(config.source, stats.source, config.max_failures, config.reconnect, config.loop)
     stills = config.images == "stills" and is_image_source(config.source)
+    yield from process(source, config, model, detector, stills, stats)
+
+
+def process(
+    source: Iterator[Frame],
+    config: RunConfig,
+    model: EmotionModel,
+    detector: Detector | None,
+    stills: bool,
+    stats: RunStats,
+) -> Iterator[Step]:
+    """The runtime loop over frames. stills: every frame is an image on its own (each face answered from a static
+    window); else the frames are one stream, each tracked face with its rolling window."""
     tracker = Tracker(lost_after=config.lost_after)
     carried: dict[int, Detection] = {}  # the last detection of each live face, used between detections
     rule = config.crop_rule
@@ -216,7 +277,6 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
         confidence = float(probabilities[best])
         return probabilities, model.classes[best] if confidence >= config.min_confidence else "uncertain", confidence
 
-    source = open_source(config.source, stats.source, config.max_failures, config.reconnect, config.loop)
     last_time, shape = None, None
     for frame in _timed(source, stats.stage_ms["read"]):
         gap = last_time is not None and not 0 <= frame.timestamp - last_time <= config.max_gap
@@ -273,17 +333,17 @@ def steps(config: RunConfig, stats: RunStats | None = None) -> Iterator[Step]:
                 continue
             probabilities, name, confidence = label(probabilities, state)
             stats.predictions += 1
-            prediction = Prediction(
-                frame=frame.index,
-                timestamp=round(frame.timestamp, 4),
-                face=face,
+            prediction = Face(
+                id=face,
                 kind="still" if stills else "window",
-                image=frame.name or None,
-                box=box,
                 label=name,
                 confidence=confidence,
+                box=box,
                 probabilities={c: float(p) for c, p in zip(model.classes, probabilities, strict=True)},
+                frame=frame.index,
+                timestamp=round(frame.timestamp, 4),
+                image=frame.name or None,
                 latency_ms={k: round(v, 3) for k, v in latency.items()},
             )
             done.append(FaceStep(face, box, prediction))
-        yield Step(frame, tuple(done))
+        yield Step(frame, tuple(done), (t1 - t0) / 1e6)

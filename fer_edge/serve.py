@@ -31,7 +31,8 @@ import cv2
 
 from fer_edge.errors import UsageError
 from fer_edge.overlay import draw
-from fer_edge.run import RunConfig, RunStats, Step, steps
+from fer_edge.recognizer import Recognizer
+from fer_edge.run import RunStats, Step
 
 MAX_EVENTS = 100  # per viewer; at 30 predictions/s about 3 s of backlog
 MAX_VIEWERS = 16  # per stream (a page holds one video and one event stream)
@@ -313,7 +314,8 @@ def feed(hub: Hub, steps: Iterable[Step], stats: RunStats, quality: int = JPEG_Q
 
 
 def serve(
-    config: RunConfig,
+    recognizer: Recognizer,
+    source: str,
     options: ServeOptions,
     stats: RunStats,
     log: Callable[[str], None],
@@ -322,7 +324,6 @@ def serve(
     """Serve the page while the runtime loop runs in this thread, until `stop` is set or Ctrl-C (which propagates
     as KeyboardInterrupt), or the source ends with exit_at_end. The server is shut down and the source closed
     however it ends."""
-    config.validate()  # bad numbers fail before the port is bound or a model loaded
     options.validate()
     stop = stop or threading.Event()
     hub = Hub(options.max_viewers)
@@ -330,7 +331,7 @@ def serve(
     threading.Thread(target=server.serve_forever, name="fer-edge-serve", daemon=True).start()
     try:
         log(start_line(server))
-        with contextlib.closing(steps(config, stats)) as run:
+        with contextlib.closing(recognizer.steps(source, stats)) as run:
             feed(hub, paced(run, stop, options.realtime), stats)
         if stop.is_set():
             return

@@ -43,7 +43,7 @@ def test_folder_of_faces_gives_one_prediction_per_full_window(faces, tmp_path):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == [2, 3, 4, 5]  # nothing claimed before 3 frames
-    assert {(line["kind"], line["face"]) for line in lines} == {("window", 1)}
+    assert {(line["kind"], line["id"]) for line in lines} == {("window", 1)}
     window = FaceWindow(EmotionModel(bundle))
     expected = [p for p in (window.push(f) for f in frames) if p is not None]
     for line, probabilities in zip(lines, expected, strict=True):
@@ -62,7 +62,7 @@ def test_images_are_stills_by_default_every_one_answered_on_its_own(faces, tmp_p
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["image"] for line in lines] == [f"{i:03d}.png" for i in range(6)]
-    assert {(line["kind"], line["face"]) for line in lines} == {("still", 1)}
+    assert {(line["kind"], line["id"]) for line in lines} == {("still", 1)}
     model = EmotionModel(bundle)
     for line, frame in zip(lines, frames, strict=True):
         np.testing.assert_allclose(list(line["probabilities"].values()), predict_still(model, frame), atol=1e-6)

@@ -25,7 +25,8 @@ import fer_edge.serve
 from fer_edge.cli import app
 from fer_edge.default_model import DEFAULT_BUNDLE
 from fer_edge.manifest import read_manifest
-from fer_edge.run import Prediction, RunConfig, RunStats
+from fer_edge.recognizer import Recognizer
+from fer_edge.run import Face, RunStats
 from fer_edge.serve import MAX_EVENTS, Hub, ServeOptions, serve
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_screenshot.py"
@@ -72,11 +73,11 @@ def served(video: Path, loop: bool = True, **options) -> Iterator[Served]:
     """serve() on a free port in a thread, with the noise video (no face detection), stopped at the end."""
     lines: queue.Queue[str] = queue.Queue()
     stop, errors = threading.Event(), []
-    config = RunConfig(source=str(video), bundle=str(DEFAULT_BUNDLE), detect=False, loop=loop)
+    recognizer = Recognizer(DEFAULT_BUNDLE, detect=False, loop=loop)
 
     def target() -> None:
         try:
-            serve(config, ServeOptions(port=0, **options), RunStats(), lines.put, stop)
+            serve(recognizer, str(video), ServeOptions(port=0, **options), RunStats(), lines.put, stop)
         except BaseException as error:  # reported below, in the test's thread
             errors.append(error)
             lines.put("failed")
@@ -162,8 +163,8 @@ def test_events_carry_the_json_that_run_jsonl_writes(live):
     classes = read_manifest(DEFAULT_BUNDLE).classes
     for name, data in events:
         prediction = json.loads(data)
-        assert name == "message" and set(prediction) == {f.name for f in fields(Prediction)}
-        assert prediction["face"] == 1 and prediction["kind"] == "window"
+        assert name == "message" and set(prediction) == {f.name for f in fields(Face)}
+        assert prediction["id"] == 1 and prediction["kind"] == "window"
         assert list(prediction["probabilities"]) == list(classes)
         assert prediction["label"] in (*classes, "uncertain")
     frames = [json.loads(data)["frame"] for _, data in events]

@@ -1,0 +1,88 @@
+"""`fer-edge run`: the Recognizer on a photo, a folder, a video or a camera; JSON lines, an overlay video."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fer_edge.cli.app import app, friendly_errors
+from fer_edge.cli.options import RUNTIME, ModelOption, shared
+
+
+@app.command("run")
+@friendly_errors
+@shared(*RUNTIME)
+def run_command(
+    runtime: dict,
+    model: ModelOption = "default",
+    jsonl: Annotated[Path | None, typer.Option(help="Write the JSON lines here instead of stdout.")] = None,
+    show: Annotated[bool, typer.Option(help="Draw boxes, labels and bars in a window (q quits).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the same overlay to this video (.mp4 or .avi).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out video.")] = False,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after this many predictions.")] = None,
+) -> None:
+    """Recognise emotions: one JSON line per face, and a line of kind "none" for a frame or image without one.
+
+    A video or camera: a rolling 3-frame window per tracked face. Images: every face on its own (kind "still").
+    Ctrl-C stops a camera run normally: the summary is printed and the --out video is kept.
+    """
+    from fer_edge.atomic import atomic_path, check_output_dir
+    from fer_edge.overlay import OverlayVideo, check_display, draw
+    from fer_edge.overlay import show as show_frame
+    from fer_edge.recognizer import Recognizer
+    from fer_edge.run import RunStats
+
+    if out is not None:
+        check_output_dir(out, force)
+    if show:
+        check_display()
+    source = runtime.pop("source")
+    recognizer = Recognizer(model, **runtime)  # bad numbers: one usage line, before a model is loaded
+    stats = RunStats()
+    faceless = 0
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
+        video = OverlayVideo(stack.enter_context(atomic_path(out))) if out else None
+        stack.callback(lambda: stats.source.read and print_summary(stats.summary(), faceless))
+        try:
+            count = 0
+            for step in recognizer.steps(source, stats):
+                if not step.faces:
+                    faceless += 1
+                    if step.frame.name:  # an image: say so now; a video's faceless frames are counted
+                        typer.echo(f"no face found in {step.frame.name}", err=True)
+                for record in step.records():
+                    sink.write(json.dumps(record.to_dict()) + "\n")
+                count += len(step.predictions)
+                if show or video:
+                    canvas = draw(step.frame.image, step.faces)
+                    if video:
+                        video.write(canvas, step.frame.timestamp)
+                    if show and not show_frame(canvas):
+                        break
+                if max_frames and count >= max_frames:
+                    break
+        except KeyboardInterrupt:
+            typer.echo("stopped (Ctrl-C)", err=True)
+        if video:
+            written = video.close()
+            typer.echo(f"annotated video written to {out}" if written else f"no frames: {out} not written", err=True)
+
+
+def print_summary(summary: dict, faceless: int = 0) -> None:
+    stages = ", ".join(f"{k} {v['p50']:.2f}/{v['p90']:.2f}" for k, v in summary["latency_ms"].items())
+    typer.echo(
+        f"frames {summary['frames_read']} read ({faceless} without a face), {summary['frames_dropped']} dropped, "
+        f"{len(summary['images_skipped'])} unreadable skipped; faces {summary['faces_found']} "
+        f"({summary['faces_tracked']} distinct); "
+        f"predictions {summary['predictions']}; {summary['frames_per_second']:.1f} frames/s; "
+        f"p50/p90 ms: {stages or 'n/a'}",
+        err=True,
+    )
+    for path in summary["images_skipped"][:10]:
+        typer.echo(f"skipped unreadable image: {path}", err=True)
