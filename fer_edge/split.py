@@ -6,8 +6,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from fer_edge.atomic import atomic_write_text
 from fer_edge.dataset import Sequences
 from fer_edge.errors import DatasetError, UsageError
@@ -112,8 +110,3 @@ def check_disjoint(split: Split, data: Sequences | None = None) -> None:
         shared = train_subjects & set(data.select(split.test).subjects)
         if shared:
             raise DatasetError(f"subject {sorted(shared)[0]} is in both train and test of fold {split.fold}")
-
-
-def class_counts(data: Sequences) -> dict[str, int]:
-    counts = np.bincount(data.labels, minlength=len(data.classes))
-    return {name: int(n) for name, n in zip(data.classes, counts, strict=True)}
