@@ -22,6 +22,9 @@ DETECTORS = ("blazeface", "blazeface-full", "haar")  # blazeface: short range (a
 
 
 class Detector(Protocol):
+    """Give a detector the frame in colour when there is colour: BlazeFace finds small faces far more often in
+    colour than in gray (docs/detectors.md, "Faces lost in gray"); Haar converts to gray itself."""
+
     def detect(self, image: np.ndarray, /) -> list[Detection]: ...
 
     def largest_face(self, image: np.ndarray, /) -> Box | None: ...
@@ -45,6 +48,11 @@ def open_detector(
     raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {name!r}")
 
 
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) BGR or (H, W, 4) BGRA uint8 -> (H, W) uint8."""
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+
+
 class FaceDetector:
     """OpenCV's Haar cascade, run on a frame downscaled to `detect_width` pixels across (cheaper)."""
 
@@ -59,8 +67,9 @@ class FaceDetector:
         self.cascade = cv2.CascadeClassifier(str(cascade_file))
         self.detect_width, self.min_face = detect_width, min_face
 
-    def detect(self, gray: np.ndarray) -> list[Detection]:
-        """gray: (H, W) uint8 -> every face, largest first."""
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """image: (H, W) or (H, W, 1) uint8 grayscale, or (H, W, 3) uint8 BGR -> every face, largest first."""
+        gray = image if image.ndim == 2 else image[:, :, 0] if image.shape[2] == 1 else to_gray(image)
         scale = min(1.0, self.detect_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         minimum = max(12, int(self.min_face * scale))
@@ -68,8 +77,8 @@ class FaceDetector:
         boxes = [(int(x / scale), int(y / scale), int(w / scale), int(h / scale)) for x, y, w, h in faces]
         return [Detection(box, 1.0) for box in sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)]
 
-    def largest_face(self, gray: np.ndarray) -> Box | None:
-        found = self.detect(gray)
+    def largest_face(self, image: np.ndarray) -> Box | None:
+        found = self.detect(image)
         return found[0].box if found else None
 
 
