@@ -34,6 +34,7 @@ from fer_edge.hashing import sha256_file
 from fer_edge.manifest import FORMAT_VERSION, MIRROR_RULE, Artifact, Manifest, write_manifest
 from fer_edge.metrics import parity
 from fer_edge.preprocess import SPEC, mirror_windows
+from fer_edge.progress import progress
 from fer_edge.stills import Stills, load_stills, relabel, sample
 from fer_edge.versions import library_versions
 
@@ -346,29 +347,31 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
 
     with atomic_dir(config.bundle_dir, config.force) as tmp:
         paths: dict[tuple[str, str, str, int | None], Path] = {}
-        for fmt, precision, bits in variants(config, precisions):  # TFLite first: its searched tops serve ONNX too
-            for part in ("encoder", "head", "full"):  # the encoder's searched tops apply to the full model
-                model, calibration = inputs[part]
-                path = tmp / artifact_name(part, precision, fmt, bits, config.onnx_weight_bits)
-                started = time.perf_counter()
-                searched = convert_part(
-                    fmt,
-                    model,
-                    calibration if precision == "int8" else None,
-                    path,
-                    config.int8_io,
-                    config.elu_floor,
-                    tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
-                    tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
-                    log,
-                    bits or 7,
-                )
-                tops = searched if searched is not None else tops
-                paths[(fmt, part, precision, bits)] = path
-                log(f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s")
+        # TFLite first: its searched tops serve ONNX too; the encoder's searched tops apply to the full model
+        conversions = list(itertools.product(variants(config, precisions), ("encoder", "head", "full")))
+        for (fmt, precision, bits), part in progress(conversions, "converting"):
+            model, calibration = inputs[part]
+            path = tmp / artifact_name(part, precision, fmt, bits, config.onnx_weight_bits)
+            started = time.perf_counter()
+            searched = convert_part(
+                fmt,
+                model,
+                calibration if precision == "int8" else None,
+                path,
+                config.int8_io,
+                config.elu_floor,
+                tune if (fmt, part, precision) == ("tflite", "encoder", "int8") else None,
+                tops if (fmt, part) in (("tflite", "full"), ("onnx", "encoder"), ("onnx", "full")) else None,
+                log,
+                bits or 7,
+            )
+            tops = searched if searched is not None else tops
+            paths[(fmt, part, precision, bits)] = path
+            log(f"  {path.name:<22} {path.stat().st_size / 1e6:7.2f} MB  {time.perf_counter() - started:5.1f} s")
 
         artifacts, failures = [], []
-        for (fmt, precision, bits), part in itertools.product(variants(config, precisions), PARTS):
+        checks = list(itertools.product(variants(config, precisions), PARTS))
+        for (fmt, precision, bits), part in progress(checks, "verifying"):
             path = paths[(fmt, part, precision, bits)]
             verification: dict = {}
             if part == "full":

@@ -1,22 +1,22 @@
 """fer-edge: facial emotion recognition on small devices.
 
-This package is the lightweight part (numpy, OpenCV, model runtimes); the TensorFlow parts live in
+    from fer_edge import Recognizer
+    faces = Recognizer().analyze("photo.jpg")   # [Face(id=1, label='happy', confidence=0.97, box=(...)), ...]
+
+This package is the lightweight runtime (numpy, OpenCV, a TFLite interpreter); the TensorFlow wings live in
 `fer_edge.train` and `fer_edge.export` and are imported only by the commands that need them.
 """
 
-from fer_edge.dataset import ALL_CLASSES, DEFAULT_CLASSES, Sequences, load_sequences
+import importlib.metadata
+
 from fer_edge.errors import FerEdgeError
-from fer_edge.preprocess import SPEC, PreprocessSpec, preprocess_frame
+from fer_edge.preprocess import preprocess_frame
+from fer_edge.recognizer import Recognizer
+from fer_edge.run import Face
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("fer-edge")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
-__all__ = [
-    "ALL_CLASSES",
-    "DEFAULT_CLASSES",
-    "SPEC",
-    "FerEdgeError",
-    "PreprocessSpec",
-    "Sequences",
-    "load_sequences",
-    "preprocess_frame",
-]
+__all__ = ["Face", "FerEdgeError", "Recognizer", "__version__", "preprocess_frame"]

@@ -15,6 +15,7 @@ import numpy as np
 from fer_edge.dataset import SEQUENCE_LENGTH, read_image
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
+from fer_edge.progress import progress
 
 # Every emotion name seen in common datasets -> fer-edge's name (CK+48's spelling).
 CLASS_NAMES: dict[str, str] = {
@@ -176,7 +177,7 @@ def _collect(items: list[tuple[str, str, object]], classes: tuple[str, ...], dec
     """items: (id, label, raw) -> Stills; `decode(raw, id)` gives a frame or raises FerEdgeError (skipped)."""
     images = np.empty((len(items), SPEC.size, SPEC.size, 1), dtype=np.float32)
     labels, ids, skipped = [], [], []
-    for item_id, label, raw in items:
+    for item_id, label, raw in progress(items, f"reading {source.name}"):
         try:
             images[len(ids)] = decode(raw, item_id)
         except FerEdgeError as exc:

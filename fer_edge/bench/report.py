@@ -157,7 +157,7 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     threads = results["config"]["threads"][0]
-    rows = [r for r in results["rows"] if r["status"] == "ok" and frame_ms(r, threads)]
+    rows = [r for r in results["rows"] if r["status"] == "ok" and frame_ms(r, threads) and r["accuracy"]]
     points = [(frame_ms(r, threads), r["accuracy"]["accuracy"]) for r in rows]
     figure, axis = plt.subplots(figsize=(9, 6))
     markers = {"keras": "s", "tflite": "o", "onnx": "^", "fer": "*"}
@@ -194,8 +194,11 @@ def write_report(results: dict, out: Path, force: bool, log: Log = print) -> Non
     with atomic_dir(out, force) as tmp:
         (tmp / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
         (tmp / "bench.md").write_text(markdown(results))
-        try:
-            plot(results, tmp / "latency_vs_accuracy.png")
-        except ImportError:
-            log("matplotlib is not installed: no latency_vs_accuracy.png (pip install matplotlib)")
+        if results["config"]["data"] is None:
+            log("no --data: no accuracy, so no latency_vs_accuracy.png")
+        else:
+            try:
+                plot(results, tmp / "latency_vs_accuracy.png")
+            except ImportError:
+                log("matplotlib is not installed: no latency_vs_accuracy.png (pip install matplotlib)")
     log(f"bench report written to {out}/ (bench.md, bench.json, latency_vs_accuracy.png)")

@@ -27,15 +27,17 @@ from fer_edge.bench.detectors import compare_detectors
 from fer_edge.bench.macs import count_macs
 from fer_edge.bench.timing import time_calls
 from fer_edge.cpu import cpu_flags
-from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.hashing import sha256_file
 from fer_edge.manifest import Manifest, read_manifest
 from fer_edge.metrics import parity, per_class
 from fer_edge.model import EmotionModel
+from fer_edge.progress import progress
 from fer_edge.versions import library_versions
 
 Log = Callable[[str], None]
+ONNX_HINT = "pip install 'fer-edge[onnx]'"
 RUNTIME_PACKAGES = ("fer-edge", "ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy", "opencv-python-headless")
 SIMD_FLAGS = ("avx", "fma", "sse4", "amx", "asimd", "dotprod", "i8mm")  # what decides int8 and float speed
 VARIANTS = (  # (format, precision): each is measured whole-window and streaming
@@ -49,7 +51,7 @@ VARIANTS = (  # (format, precision): each is measured whole-window and streaming
 @dataclass(frozen=True)
 class BenchConfig:
     bundles: tuple[str, ...]
-    data: str = str(DEFAULT_DATA)
+    data: str | None = None  # the CK+48 folder the bundles were trained on; None: latency only, no accuracy
     threads: tuple[int, ...] = (1,)
     runs: int = 100
     warmup: int = 10
@@ -155,7 +157,10 @@ def probe(paths: list[Path], threads: int, runs: int = 0, warmup: int = 10) -> d
     return results
 
 
-def measure_row(row: Row, bundle: Path, test: Sequences, reference: np.ndarray, config: BenchConfig) -> None:
+def measure_row(
+    row: Row, bundle: Path, test: Sequences | None, reference: np.ndarray | None, config: BenchConfig
+) -> None:
+    """Accuracy on the held-out sequences (none without data) and latency of one artifact in one mode."""
     streaming = row.mode == "streaming"
     model = EmotionModel(bundle, row.format, row.precision, streaming=streaming, threads=config.threads[0])
     manifest = model.manifest
@@ -163,9 +168,13 @@ def measure_row(row: Row, bundle: Path, test: Sequences, reference: np.ndarray, 
     artifacts = [manifest.artifact(row.format, part, row.precision) for part in parts]
     row.files = [a.file for a in artifacts]
     row.bytes = sum(a.bytes for a in artifacts)
-    probabilities = np.stack([model.predict_window(window) for window in test.frames])
-    row.accuracy = accuracy(probabilities, reference, test)
-    window, frame = test.frames[0], test.frames[0][0]
+    if test is not None:
+        probabilities = np.stack([model.predict_window(window) for window in test.frames])
+        row.accuracy = accuracy(probabilities, reference, test)
+        window = test.frames[0]
+    else:  # latency does not depend on the pixels
+        window = np.random.default_rng(0).random((manifest.sequence_length, *manifest.frame_shape), dtype=np.float32)
+    frame = window[0]
     for threads in config.threads:
         if threads != config.threads[0]:
             model = EmotionModel(bundle, row.format, row.precision, streaming=streaming, threads=threads, verify=False)
@@ -239,7 +248,7 @@ def attach_rates(row: Row, macs: dict, ceilings: dict) -> None:
         timings["share_of_int8_ceiling"] = rate / ceiling if ceiling else None
 
 
-def end_to_end(bundle: Path, test: Sequences, config: BenchConfig, log: Log) -> dict:
+def end_to_end(bundle: Path, test: Sequences | None, config: BenchConfig, log: Log) -> dict:
     """Decode, detect, preprocess and infer on a 640x480 video, the default runtime choice, one thread."""
     from fer_edge.run import RunConfig, RunStats, predictions
 
@@ -315,7 +324,12 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
         "bundles": {},
         "rows": [],
     }
-    for fmt in ("tflite", "onnx"):
+    formats = ("tflite", "onnx") if importlib.util.find_spec("onnxruntime") else ("tflite",)
+    if "onnx" not in formats:
+        log(f"onnxruntime is not installed: no ONNX rows ({ONNX_HINT} adds them)")
+    if config.data is None:
+        log("no --data: latency only; accuracy, the detector rows and the end-to-end clip need the CK+48 folder")
+    for fmt in formats:
         for threads in config.threads:
             results["ceilings"][f"{fmt} {threads}"] = measure_ceiling(fmt, threads, config.runs, config.warmup)
             rate = results["ceilings"][f"{fmt} {threads}"]["macs_per_second"]
@@ -324,8 +338,9 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
     for name in config.bundles:
         bundle = Path(name)
         manifest = read_manifest(bundle)
-        test, reference = heldout(manifest, bundle, config.data)
-        first_test = first_test or (bundle, test)
+        test, reference = heldout(manifest, bundle, config.data) if config.data else (None, None)
+        if test is not None:
+            first_test = first_test or (bundle, test)
         macs = bundle_macs(bundle, manifest)
         width = manifest.source_model.get("width")
         results["bundles"][name] = {
@@ -333,7 +348,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
             "split": manifest.split,
             # a --cv run's folds are run folders fold_1, fold_2, ... inside one run folder
             "cv_run": str(Path(manifest.source_model.get("run", name)).parent),
-            "keras": accuracy(reference, reference, test),
+            "keras": accuracy(reference, reference, test) if test is not None else {},
             "macs": macs,
         }
         rows = [
@@ -342,11 +357,13 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
             if manifest.artifact(fmt, "full", precision) is not None
             for mode in ("window", "streaming")
         ]
-        if config.keras:
+        if config.keras and test is not None:
             rows.insert(0, Row(name, width, "keras", "float32", "window"))
-        for row in rows:
+        for row in progress(rows, f"measuring {Path(name).name}"):
             try:
-                if row.format == "keras":
+                if row.format not in formats and row.format != "keras":
+                    row.status = f"not measured: {ONNX_HINT}"
+                elif row.format == "keras":
                     measure_keras(row, manifest, test, reference, config)
                 else:
                     measure_row(row, bundle, test, reference, config)
@@ -355,10 +372,8 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
             attach_rates(row, macs, results["ceilings"])
             results["rows"].append(row)
             ms = frame_ms(asdict(row), config.threads[0])
-            log(
-                f"{name} {row.label:<26} "
-                + (f"acc {row.accuracy['accuracy']:.1%}  {ms:.2f} ms/frame" if row.status == "ok" else row.status)
-            )
+            measured = f"acc {row.accuracy['accuracy']:.1%}  " if row.accuracy else ""
+            log(f"{name} {row.label:<26} " + (f"{measured}{ms:.2f} ms/frame" if row.status == "ok" else row.status))
     if config.reference and first_test is not None:
         row = measure_reference(Path(config.reference), first_test[1], config)
         results["rows"].append(row)
@@ -366,8 +381,9 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
     if config.detectors and first_test is not None:
         faces = np.round(first_test[1].frames[..., 0] * 255).astype(np.uint8)
         results["detectors"] = compare_detectors(list(faces.reshape(-1, *faces.shape[2:])), config.threads[0], log=log)
-    if config.end_to_end and first_test is not None:
-        results["end_to_end"] = end_to_end(first_test[0], first_test[1], config, log)
+    if config.end_to_end and (first_test is not None or config.video):
+        bundle, test = first_test or (Path(config.bundles[0]), None)
+        results["end_to_end"] = end_to_end(bundle, test, config, log)
     results["rows"] = [asdict(row) for row in results["rows"]]
     results["folds"] = fold_summary(results)
     return results

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import sys
 from contextvars import ContextVar
 from typing import Annotated
 
 import typer
 
-from fer_edge import quiet, stopping
+from fer_edge import __version__, quiet, stopping
 from fer_edge.errors import FerEdgeError
 
 app = typer.Typer(
@@ -26,15 +25,6 @@ app.add_typer(data_app, name="data")
 
 DEBUG: ContextVar[bool] = ContextVar("fer_edge_debug", default=False)
 TRAIN_EXTRA = "pip install 'fer-edge[train]'"
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("fer-edge")
-    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
-        from fer_edge import __version__
-
-        return __version__
 
 
 def fail(message: str, code: int) -> None:
@@ -77,7 +67,7 @@ def require_tensorflow(command: str) -> None:
 
 def print_version(value: bool) -> None:
     if value:
-        typer.echo(f"fer-edge {version()}")
+        typer.echo(f"fer-edge {__version__}")
         raise typer.Exit()
 
 

@@ -1,0 +1,144 @@
+"""The Python API: `Recognizer` on a photo or an array, on a video, and its one result type."""
+
+import dataclasses
+import importlib.metadata
+import inspect
+import json
+import tomllib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import fer_edge
+from fer_edge import Face, FerEdgeError, Recognizer
+from fer_edge.cli import app
+from fer_edge.errors import InputSpecError, UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    return Recognizer()
+
+
+def face_photo(path: Path | None = None) -> np.ndarray:
+    """A real face in BGR: scikit-image's public-domain astronaut (Eileen Collins, NASA), 512x512."""
+    image = cv2.cvtColor(
+        pytest.importorskip("skimage.data", reason="scikit-image (the dev extra) is not installed").astronaut(),
+        cv2.COLOR_RGB2BGR,
+    )
+    if path is not None:
+        cv2.imwrite(str(path), image)
+    return image
+
+
+def test_public_surface_is_what_all_names():
+    """Everything `import fer_edge` offers besides its submodules is listed in __all__, and nothing else."""
+    public = {n for n, v in vars(fer_edge).items() if not n.startswith("_") and not inspect.ismodule(v)}
+    assert public == set(fer_edge.__all__) - {"__version__"}
+    assert {"Recognizer", "Face", "FerEdgeError"} <= set(fer_edge.__all__)
+    assert all(hasattr(fer_edge, name) for name in fer_edge.__all__)
+
+
+def test_version_is_the_one_in_pyproject():
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert fer_edge.__version__ == declared == importlib.metadata.version("fer-edge")
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"fer-edge {declared}"
+
+
+def test_a_photo_path_and_its_bgr_rgb_and_gray_arrays_give_the_same_faces(recognizer, tmp_path):
+    image = face_photo(tmp_path / "face.png")
+    from_file = recognizer.analyze(tmp_path / "face.png")
+    assert len(from_file) == 1, "the drawn face is found"
+    face = from_file[0]
+    assert face.id == 1 and face.kind == "still" and face.image == "face.png"
+    assert face.label in recognizer.classes and face.label == max(face.probabilities, key=face.probabilities.get)
+    assert abs(sum(face.probabilities.values()) - 1) < 0.05
+    x, y, w, h = face.box
+    assert 180 < x + w / 2 < 270 and 80 < y + h / 2 < 170, "the box is on her face"
+    as_arrays = [
+        recognizer.analyze(image),
+        recognizer.analyze(np.ascontiguousarray(image[..., ::-1]), rgb=True),
+        recognizer.analyze(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)),
+    ]
+    for faces in as_arrays:
+        assert [(f.label, f.box) for f in faces] == [(face.label, face.box)]
+        assert faces[0].probabilities == pytest.approx(face.probabilities, abs=0.02)
+
+
+def test_rgb_matters_for_a_colour_array(recognizer):
+    image = face_photo()
+    swapped = recognizer.analyze(np.ascontiguousarray(image[..., ::-1]))  # RGB passed as if it were BGR
+    right = recognizer.analyze(image)
+    assert swapped and right  # both still find the face; gray conversion weighs the channels differently
+    assert swapped[0].probabilities != right[0].probabilities
+
+
+def test_no_face_is_an_empty_list_not_a_guess(recognizer):
+    assert recognizer.analyze(np.full((240, 320), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    "image, fragment",
+    [
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+        (np.zeros((10, 10, 2), np.uint8), "shape"),
+        ([[0, 1], [2, 3]], "numpy array"),
+    ],
+)
+def test_bad_arrays_are_refused_with_what_was_expected(recognizer, image, fragment):
+    with pytest.raises(InputSpecError, match=fragment):
+        recognizer.analyze(image)
+
+
+def test_a_missing_photo_and_unknown_options_are_one_clear_error(recognizer, tmp_path):
+    with pytest.raises(InputSpecError, match="does not exist"):
+        recognizer.analyze(tmp_path / "nope.jpg")
+    with pytest.raises(UsageError, match="unknown options maxfaces"):
+        Recognizer(maxfaces=2)
+    with pytest.raises(UsageError, match="--max-faces"):
+        Recognizer(max_faces=0)
+    with pytest.raises(FerEdgeError, match="does not exist"):
+        Recognizer(model=tmp_path / "missing-bundle")
+
+
+def test_stream_yields_a_list_per_frame_and_to_dict_is_the_json_line(recognizer, tmp_path):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    image = face_photo()
+    for shift in range(6):
+        writer.write(np.roll(image, 4 * shift, axis=1))
+    writer.release()
+    frames = list(recognizer.stream(str(video)))
+    assert len(frames) == 6
+    assert [len(f) for f in frames[:2]] == [0, 0], "a window fills on a face's third frame"
+    answered = [face for faces in frames for face in faces]
+    assert len(answered) == 4 and {f.id for f in answered} == {1} and {f.kind for f in answered} == {"window"}
+    assert all(isinstance(f, Face) for f in answered)
+
+    result = CliRunner().invoke(app, ["run", "--source", str(video)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["frame"] for line in lines] == [f.frame for f in answered]
+    for line, face in zip(lines, answered, strict=True):
+        assert set(line) == {f.name for f in dataclasses.fields(Face)}
+        assert line["id"] == face.id and line["label"] == face.label and line["box"] == list(face.box)
+        assert line["probabilities"] == pytest.approx(face.probabilities)
+
+
+def test_run_says_when_a_photo_has_no_face_and_writes_a_countable_record(tmp_path):
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((240, 320, 3), 90, np.uint8))
+    face_photo(tmp_path / "face.png")
+    result = CliRunner().invoke(app, ["run", "--source", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no face found in wall.png" in result.stderr and "face.png" not in result.stderr.split("frames ")[0]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    none = [r for r in records if r["kind"] == "none"]
+    assert len(none) == 1 and none[0]["image"] == "wall.png" and none[0]["id"] is None and none[0]["box"] is None
+    assert set(none[0]) == {f.name for f in dataclasses.fields(Face)}
+    assert [r["image"] for r in records if r["kind"] == "still"] == ["face.png"]
