@@ -37,8 +37,9 @@ class Path2D:
     x: tuple[float, float, float, float]  # centre, amplitude, period, phase (radians)
     y: tuple[float, float, float, float]
 
-    def centre(self, t: float) -> tuple[float, float]:
+    def centre(self, t: float, speed: float = 1.0) -> tuple[float, float]:
         (cx, ax, px, fx), (cy, ay, py, fy) = self.x, self.y
+        t *= speed
         return cx + ax * np.sin(2 * np.pi * t / px + fx), cy + ay * np.sin(2 * np.pi * t / py + fy)
 
 
@@ -87,12 +88,12 @@ def sprite(picture: np.ndarray, path: Path2D) -> tuple[np.ndarray, np.ndarray, B
     return patch, mask, (round(x * s), round(y * s), round(w * s), round(h * s))
 
 
-def faces(n: int) -> list[Box]:
+def faces(n: int, speed: float = 1.0) -> list[Box]:
     """The true face boxes (x, y, w, h) in frame n, in PATHS' order."""
     boxes = []
     for path in PATHS:
         height, width = PATCH[1] - PATCH[0], PATCH[3] - PATCH[2]
-        cx, cy = path.centre(n / FPS)
+        cx, cy = path.centre(n / FPS, speed)
         left, top = round(cx - width * path.scale / 2), round(cy - height * path.scale / 2)
         x, y, w, h = FACE[0] - PATCH[2], FACE[1] - PATCH[0], FACE[2], FACE[3]
         if path.mirror:
@@ -102,8 +103,8 @@ def faces(n: int) -> list[Box]:
     return boxes
 
 
-def frames() -> list[np.ndarray]:
-    """The clip's FRAMES BGR frames."""
+def frames(speed: float = 1.0) -> list[np.ndarray]:
+    """The clip's FRAMES BGR frames; `speed` times faster movement (the same paths)."""
     rng = np.random.default_rng(43)
     picture, room = astronaut(), background(rng).astype(np.float32)
     sprites = [sprite(picture, path) for path in PATHS]
@@ -111,7 +112,7 @@ def frames() -> list[np.ndarray]:
     for n in range(FRAMES):
         frame = room.copy()
         for path, (patch, mask, _) in zip(PATHS, sprites, strict=True):
-            cx, cy = path.centre(n / FPS)
+            cx, cy = path.centre(n / FPS, speed)
             left, top = round(cx - patch.shape[1] / 2), round(cy - patch.shape[0] / 2)
             # clipped to the frame (the paths keep every face inside it)
             x0, y0 = max(left, 0), max(top, 0)
@@ -124,12 +125,12 @@ def frames() -> list[np.ndarray]:
     return clip
 
 
-def write(path: Path) -> Path:
+def write(path: Path, speed: float = 1.0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE, isColor=True)
     if not writer.isOpened():
         raise SystemExit(f"OpenCV cannot write an MJPG video to {path}")
-    for frame in frames():
+    for frame in frames(speed):
         writer.write(frame)
     writer.release()
     return path
@@ -139,10 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="The .avi to write.")
     parser.add_argument("--still", type=Path, help="Also write frame 0 as a PNG here (for a look).")
+    parser.add_argument("--speed", type=float, default=1.0, help="Faces move this many times faster.")
     args = parser.parse_args(argv)
-    write(args.out)
+    write(args.out, args.speed)
     if args.still:
-        cv2.imwrite(str(args.still), frames()[0])
+        cv2.imwrite(str(args.still), frames(args.speed)[0])
     print(f"wrote {args.out}: {FRAMES} frames, {SIZE[0]}x{SIZE[1]}, {FPS:g} frames/s, {len(PATHS)} faces")
 
 

@@ -7,7 +7,8 @@ by the faces truly in the clip; 1.0 is perfect, the issue's target is at most 1.
     python benchmarks/ids.py reports/demo_3faces.avi --demo --quiet --lost-after 5
 
 With --demo each id is also matched to the demo clip's true face boxes (IoU 0.3): per real face, the frames it was
-found in and the ids it got.
+found in and the ids it got. `--demo --detectors` runs BlazeFace alone instead, on the frame in gray and in colour,
+whole and as two squares (docs/detectors.md, "Faces lost in gray").
 
 No timing: this counts, so it may run beside other work.
 """
@@ -15,6 +16,7 @@ No timing: this counts, so it may run beside other work.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -58,6 +60,30 @@ def count_ids(
     }
 
 
+def detector_table(source: Path, truth: Callable) -> None:
+    """BlazeFace alone over the clip, the frame given in gray or in colour, whole or as two squares: per real face,
+    the frames in which a box overlaps it (IoU 0.3), and boxes that overlap none."""
+    import cv2
+
+    from fer_edge.blazeface import BlazeFace
+    from fer_edge.sources import SourceStats, open_source
+
+    for tiles in (False, True):
+        detector = BlazeFace(threads=1, tiles=tiles)
+        for color in (False, True):
+            found, false, frames = Counter(), 0, 0
+            for frame in open_source(str(source), SourceStats()):
+                image = frame.image if color else cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+                boxes = [d.box for d in detector.detect(image)]
+                real = truth(frame.index)
+                for n, box in enumerate(real):
+                    found[n] += any(iou(b, box) >= 0.3 for b in boxes)
+                false += sum(all(iou(b, box) < 0.3 for box in real) for b in boxes)
+                frames += 1
+            name = f"{'colour' if color else 'gray'}, {'two squares' if tiles else 'whole frame'}"
+            print(f"{name:26s} found per real face {[found[n] for n in range(len(real))]} of {frames}, false {false}")
+
+
 def face_id(face) -> int | None:
     """A FaceStep's id, whichever name the runtime gives it (`id`, formerly `face`)."""
     return getattr(face, "id", getattr(face, "face", None))
@@ -71,6 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", default="blazeface")
     parser.add_argument("--quiet", action="store_true", help="The summary only, not a line per frame.")
     parser.add_argument("--demo", action="store_true", help="The clip is demo_clip.py's: match ids to its faces.")
+    parser.add_argument("--speed", type=float, default=1.0, help="With --demo: the clip's --speed.")
+    parser.add_argument(
+        "--detectors", action="store_true", help="With --demo: BlazeFace alone, gray or colour, whole or two squares."
+    )
     args = parser.parse_args(argv)
     if not args.source.is_file():
         raise SystemExit(f"{args.source} does not exist; make it with benchmarks/demo_clip.py")
@@ -79,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from demo_clip import PATHS, faces
 
-        truth, args.faces = faces, len(PATHS)
+        truth, args.faces = functools.partial(faces, speed=args.speed), len(PATHS)
+        if args.detectors:
+            detector_table(args.source, truth)
+            return
     result = count_ids(args.source, args.faces, args.lost_after, args.detector, not args.quiet, truth)
     for n, face in result["per_face"].items():
         print(f"real face {n + 1}: found in {face['frames']}/{result['frames']} frames, ids {face['ids']}")

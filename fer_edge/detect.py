@@ -37,14 +37,16 @@ def open_detector(
     min_score: float | None = None,
     tflite_backend: str | None = None,
     detect_width: int = 320,
+    tiles: bool = False,
 ) -> Detector:
-    """One of DETECTORS, ready to run. threads, min_score, tflite_backend: BlazeFace only; detect_width: Haar only."""
+    """One of DETECTORS, ready to run. threads, min_score, tflite_backend, tiles (a wide frame looked at as two
+    squares: smaller faces found, at twice the time): BlazeFace only; detect_width: Haar only."""
     if name == "haar":
         return FaceDetector(detect_width)
     if name in ("blazeface", "blazeface-full"):
         from fer_edge.blazeface import BlazeFace
 
-        return BlazeFace(name, threads=threads, min_score=min_score, tflite_backend=tflite_backend)
+        return BlazeFace(name, threads=threads, min_score=min_score, tflite_backend=tflite_backend, tiles=tiles)
     raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {name!r}")
 
 

@@ -21,6 +21,8 @@ from fer_edge.blazeface import (
     anchors,
     decode,
     letterbox,
+    merged,
+    squares,
     to_detections,
     weighted_nms,
 )
@@ -110,6 +112,28 @@ def test_detections_are_clipped_to_the_frame_and_largest_first():
     assert [d.score for d in found] == pytest.approx([0.6, 0.9])
     assert found[0].box == (0, 240, 320, 240)  # x from -64 and y to 496 clipped; y 0.5 * 128 -> (64 - 16) * 5
     assert found[1].box == (64, 48, 64, 64) and found[1].keypoints[0] == pytest.approx((160.0, 80.0))
+
+
+@pytest.mark.parametrize(
+    "shape, tiles, expected",
+    [
+        ((480, 640), False, [(0, 0, 640, 480)]),
+        ((480, 640), True, [(0, 0, 480, 480), (160, 0, 480, 480)]),  # overlapping by 320 px: any face <= 320 px whole
+        ((640, 480), True, [(0, 0, 480, 480), (0, 160, 480, 480)]),
+        ((480, 560), True, [(0, 0, 560, 480)]),  # nearly square: the whole frame is as good
+    ],
+)
+def test_tiles_look_at_a_wide_frame_as_two_overlapping_squares(shape, tiles, expected):
+    assert squares(shape, tiles) == expected
+
+
+def test_a_face_found_in_both_squares_is_one_face_and_two_faces_stay_two():
+    points = tuple((0.0, 0.0) for _ in range(6))
+    twice = [Detection((200, 100, 80, 80), 0.9, points), Detection((204, 102, 80, 80), 0.7, points)]
+    apart = Detection((500, 300, 60, 60), 0.8, points)
+    found = merged([*twice, apart], (480, 640))
+    assert len(found) == 2 and found[1].box == (500, 300, 60, 60)
+    assert found[0].score == pytest.approx(0.9) and found[0].box in {(202, 101, 80, 80), (202, 100, 80, 80)}
 
 
 def _broken_copy(tmp_path, damage):
@@ -202,12 +226,12 @@ def _real_face() -> np.ndarray:
     return cv2.imread(str(faces[-1]), cv2.IMREAD_GRAYSCALE)
 
 
-@pytest.mark.parametrize("name", ["blazeface", "blazeface-full"])
-def test_blazeface_finds_a_pasted_ck48_face_where_it_is(name):
+@pytest.mark.parametrize("name, tiles", [("blazeface", False), ("blazeface-full", False), ("blazeface", True)])
+def test_blazeface_finds_a_pasted_ck48_face_where_it_is(name, tiles):
     frame = _noise_frame()
-    x, y, size = 380, 150, 160
+    x, y, size = 380, 150, 160  # with tiles: whole in the right square, cut by the left one's edge; one face
     frame[y : y + size, x : x + size] = cv2.resize(_real_face(), (size, size), interpolation=cv2.INTER_CUBIC)
-    detector = open_detector(name, threads=1)
+    detector = open_detector(name, threads=1, tiles=tiles)
     [found] = detector.detect(frame)
     assert isinstance(found, Detection) and 0.5 <= found.score <= 1
     fx, fy, fw, fh = found.box
