@@ -14,7 +14,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,13 @@ from fer_edge.dataset import load_sequences, read_image
 from fer_edge.detect import DETECTORS, CropRule, Detector, crop_rule, face_crop, fills_picture, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
+from fer_edge.progress import progress
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder, static_sequences
 
 Log = Callable[[str], None]
 FACE_MODES = ("auto", "crops", "detect")
+# Whose labels a still folder is scored against: its folders', or the FER+ annotators' majority (fer_edge.ferplus)
+LABELS = ("folder", "ferplus")
 # --faces auto: a folder is one of face crops when, in most of SAMPLE_PHOTOS images spread over it that are larger
 # than the model's input, the largest face the detector finds fills the picture (fer_edge.detect.fills_picture).
 SAMPLE_PHOTOS = 20
@@ -50,6 +53,8 @@ class EvalConfig:
     level: bool | None = None  # the runtime's --level; None: the detector's CROP_RULES
     lift: float | None = None  # the runtime's --lift; None: the detector's CROP_RULES
     reference: str | None = None  # the `fer` package's TFLite model, scored on the same faces
+    labels: str = "folder"  # LABELS: "ferplus" scores FER2013 stills against their FER+ majority label
+    ferplus: str | None = None  # the FER+ votes file; None: ferplus.csv in the --data folder or beside it
     out: str | None = None
 
     @property
@@ -66,6 +71,19 @@ class EvalConfig:
             raise UsageError(f"--reference {self.reference} does not exist; pass the fer package's .tflite file")
         if not Path(self.data).exists():
             raise UsageError(f"--data {self.data} does not exist; pass a folder of <emotion>/ folders or a .csv")
+        if self.labels not in LABELS:
+            raise UsageError(f"--labels takes {', '.join(LABELS)}, got {self.labels!r}")
+        if self.labels == "ferplus":
+            from fer_edge.ferplus import CLASSES, find_votes
+
+            if not Path(self.data).is_dir():
+                raise UsageError(f"--labels ferplus needs FER2013's folder form (and its ferplus.csv), not {self.data}")
+            find_votes(Path(self.data), Path(self.ferplus) if self.ferplus else None)
+            unknown = [c for c in self.classes or () if c not in CLASSES]
+            if unknown:
+                raise UsageError(f"FER+ has no class {', '.join(unknown)}; it has {', '.join(CLASSES)}")
+        elif self.ferplus:
+            raise UsageError("--ferplus names the FER+ votes for --labels ferplus")
 
 
 @dataclass
@@ -104,8 +122,41 @@ def load_faces(config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> F
     if not any(p.is_dir() for p in root.iterdir()):
         raise DatasetError(f"{root} has no emotion sub-folders (expected e.g. {root}/happy/)")
     if is_still_folder(root):
+        if config.labels == "ferplus":
+            return _ferplus_labels(_load_still_photos(root, replace(config, classes=None), log), root, config, log)
         return _load_still_photos(root, config, log)
+    if config.labels == "ferplus":
+        raise UsageError(f"--labels ferplus is for FER2013's stills; {root} holds sequences")
     return _load_sequences(root, config, heldout_ids, log)
+
+
+def _ferplus_labels(faces: Faces, root: Path, config: EvalConfig, log: Log) -> Faces:
+    """The faces relabelled by the FER+ majority rule; those without a majority, or without votes, dropped."""
+    from fer_edge.ferplus import CLASSES, NO_LABEL, find_votes, majority, read_votes, split_prefix
+
+    path = find_votes(Path(config.data), Path(config.ferplus) if config.ferplus else None)
+    votes = read_votes(path)
+    rows = votes.rows([split_prefix(root, votes) + i for i in faces.ids])
+    winners = np.full(len(rows), NO_LABEL)
+    winners[rows >= 0] = majority(votes.counts[rows[rows >= 0]])
+    keep = [
+        i for i, w in enumerate(winners) if w != NO_LABEL and (config.classes is None or CLASSES[w] in config.classes)
+    ]
+    log(
+        f"labels: the FER+ majority from {path}; not scored: {int(np.sum(rows < 0))} faces without votes, "
+        f"{int(np.sum((rows >= 0) & (winners == NO_LABEL)))} without a majority"
+        + (f", {int(np.sum(winners != NO_LABEL)) - len(keep)} of other classes" if config.classes else "")
+    )
+    return Faces(
+        faces.windows[keep],
+        [faces.crops[i] for i in keep],
+        [CLASSES[winners[i]] for i in keep],
+        [faces.ids[i] for i in keep],
+        faces.kind,
+        faces.no_face,
+        faces.skipped,
+        faces.whole,
+    )
 
 
 def _load_sequences(root: Path, config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> Faces:
@@ -158,7 +209,7 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
     detector = functools.cache(lambda: open_detector(config.detector, threads=config.threads))
     whole = config.faces == "crops" or (config.faces == "auto" and _face_crop_folder(files, detector, log))
     windows, crops, labels, ids, skipped, no_face = [], [], [], [], [], Counter()
-    for file in files:
+    for file in progress(files, f"reading {root.name}"):
         try:
             image = read_image(file.path)
             gray = preprocess_gray(image)
@@ -238,6 +289,7 @@ def score(
     return {
         "faces": len(rows),
         "accuracy": float(np.mean(predicted == truth)) if rows else float("nan"),
+        "macro_recall": float(np.nanmean(list(recall.values()))) if recall else float("nan"),
         "accuracy_shared": float(np.mean(predicted_shared == truth)) if rows else float("nan"),
         "shared_classes": shared,
         "macro_f1": float(np.mean(f1)) if f1 else float("nan"),
@@ -304,7 +356,7 @@ def timed(scorer: Scorer, faces: Faces) -> tuple[np.ndarray, float]:
     warm = Faces(faces.windows[:10], faces.crops[:10], faces.labels[:10], faces.ids[:10], faces.kind)
     scorer.predict(warm)
     times, outputs = [], []
-    for start in range(len(faces.labels)):
+    for start in progress(range(len(faces.labels)), f"scoring {scorer.name}"):
         one = Faces(faces.windows[start : start + 1], faces.crops[start : start + 1], [], [], faces.kind)
         began = time.perf_counter()
         outputs.append(scorer.predict(one))
@@ -365,7 +417,8 @@ def table(results: dict) -> list[str]:
         lines += [
             f"{model['name']}: {model['faces']} faces, accuracy {model['accuracy']:.1%} "
             f"(argmax over its {len(model['classes'])} classes), {model['accuracy_shared']:.1%} over the "
-            f"{len(shared)} shared ({', '.join(shared)}), macro F1 {model['macro_f1']:.3f}, "
+            f"{len(shared)} shared ({', '.join(shared)}), macro recall {model['macro_recall']:.1%}, "
+            f"macro F1 {model['macro_f1']:.3f}, "
             f"{model['ms_per_face']:.2f} ms per face",
             "  recall: " + ", ".join(f"{c} {r:.1%}" for c, r in model["recall"].items()),
         ]

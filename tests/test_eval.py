@@ -222,3 +222,45 @@ def test_detector_problems_are_one_line(tmp_path, monkeypatch, args, code, fragm
     result = eval_cli("--data", stills, *args)
     assert result.exit_code == code and fragment in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_ferplus_labels_replace_the_folders_and_faces_without_a_majority_are_not_scored(tmp_path):
+    from test_ferplus import votes, write_ferplus
+
+    from fer_edge.errors import UsageError
+    from fer_edge.evaluate import EvalConfig, evaluate
+
+    root = write_synthetic_stills(tmp_path / "FER2013", per_class=4, folders=("happy", "sad", "fear"))
+    write_ferplus(
+        root / "ferplus.csv",
+        {
+            "val/sad/val_00000.jpg": votes(neutral=6, sadness=4),  # FER+ says neutral
+            "val/sad/val_00001.jpg": votes(sadness=8, unknown=2),
+            "val/fear/val_00000.jpg": votes(surprise=5, fear=5),  # a tie: no majority
+            "val/fear/val_00001.jpg": votes(NF=10),  # not a face
+            "val/happy/val_00000.jpg": votes(happiness=10),
+            "val/happy/val_00001.jpg": votes(contempt=7, happiness=3),
+            "train/happy/train_00000.jpg": votes(anger=10),  # another split: not read
+        },
+    )
+    bundle = "fer_edge/models/default"  # six classes: no contempt
+    lines = []
+    result = evaluate(EvalConfig(bundle, str(root), labels="ferplus"), lines.append)
+    assert result["data"]["per_class"] == {"neutral": 1, "sadness": 1, "happy": 1, "contempt": 1}
+    ours = result["models"][0]
+    assert ours["faces"] == 3 and ours["not_scored"] == {"contempt": 1}
+    assert "not scored: 0 faces without votes, 2 without a majority" in "\n".join(lines)
+    assert 0 <= ours["macro_recall"] <= 1
+    chosen = evaluate(EvalConfig(bundle, str(root), labels="ferplus", classes=("happy", "neutral")), lines.append)
+    assert chosen["data"]["per_class"] == {"neutral": 1, "happy": 1} and "2 of other classes" in lines[-4]
+    for config, fragment in [
+        (EvalConfig(bundle, str(root), labels="ferplus", classes=("bored",)), r"FER\+ has no class bored"),
+        (EvalConfig(bundle, str(root), labels="votes"), "--labels takes folder, ferplus"),
+        (EvalConfig(bundle, str(root / "nowhere.csv"), labels="ferplus"), "does not exist"),
+        (EvalConfig(bundle, str(root), ferplus=str(root / "ferplus.csv")), r"--ferplus names the FER\+ votes"),
+    ]:
+        with pytest.raises(UsageError, match=fragment):
+            evaluate(config, lines.append)
+    (root / "ferplus.csv").unlink()
+    with pytest.raises(UsageError, match=r"no ferplus.csv in"):
+        evaluate(EvalConfig(bundle, str(root), labels="ferplus"), lines.append)
