@@ -2,7 +2,7 @@
 
 OpenCV and its FFmpeg backend log warnings for a missing camera or a damaged video ("[ WARN:0@0.1]
 global cap_v4l.cpp ...", "[mjpeg @ 0x...] overread"); the runtime reports those cases in one line of its own, so
-`quiet_environment` turns theirs off through the variables they read when they load.
+`quiet_native_logs` turns theirs off.
 
 LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on file descriptor 2 when an
 interpreter allocates its tensors (it applies its default delegates then). Python's `sys.stderr` cannot catch
@@ -25,10 +25,15 @@ _debug = False
 QUIET_VARIABLES = {"OPENCV_LOG_LEVEL": "OFF", "OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_VIDEOIO_DEBUG": "0"}
 
 
-def quiet_environment() -> None:
-    """Turn OpenCV's and FFmpeg's native logs off; call before cv2 is imported."""
+def quiet_native_logs() -> None:
+    """Turn OpenCV's and FFmpeg's native logs off (FFmpeg's variable is read when a video is first opened)."""
     for name, value in QUIET_VARIABLES.items():
         os.environ.setdefault(name, value)
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and os.environ["OPENCV_LOG_LEVEL"] == "OFF":
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
 
 
 def set_debug(on: bool) -> None:

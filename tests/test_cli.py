@@ -125,3 +125,93 @@ def test_picamera_without_picamera2_says_how_to_install_it(tmp_path, monkeypatch
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "python3-picamera2" in line and "--system-site-packages" in line
+
+
+def command(name: str):
+    import typer.main
+
+    return typer.main.get_command(app).commands[name]
+
+
+def option_names(cli_command) -> set[str]:
+    return {param.name for param in cli_command.params}
+
+
+def test_run_and_serve_take_every_runtime_option_from_one_definition():
+    import dataclasses
+
+    from fer_edge.cli.options import CROP, OPTIONS, RUNTIME
+    from fer_edge.run import RunConfig
+
+    run, serve, evaluate = command("run"), command("serve"), command("eval")
+    assert set(RUNTIME) <= option_names(run) and set(RUNTIME) <= option_names(serve)
+    assert {"format", "precision", "streaming", "threads", *CROP} <= option_names(evaluate)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in OPTIONS and f.name != "source"}
+    assert defaults == {name: OPTIONS[name][1] for name in defaults}, "CLI defaults follow RunConfig"
+    for name in RUNTIME:  # the same option, declared once: same flags, help and default in both commands
+        in_run = next(p for p in run.params if p.name == name)
+        in_serve = next(p for p in serve.params if p.name == name)
+        assert (in_run.opts, in_run.secondary_opts, in_run.help, in_run.default) == (
+            in_serve.opts,
+            in_serve.secondary_opts,
+            in_serve.help,
+            in_serve.default,
+        )
+
+
+@pytest.mark.parametrize("name", ["run", "serve", "eval", "bench", "train", "export"])
+def test_help_fits_100_columns_without_cut_option_names(name, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    result = runner.invoke(app, [name, "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.output.splitlines()) <= 100
+    for param in command(name).params:
+        for flag in param.opts + param.secondary_opts:
+            if flag.startswith("--"):
+                assert flag in result.output, f"{flag} is cut or missing in {name} --help"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train"], "pass --data PATH"),
+        (["eval"], "pass --data PATH"),
+        (["data", "stats"], "pass --data PATH"),
+    ],
+)
+def test_commands_that_need_data_say_what_to_pass(args, fragment, monkeypatch):
+    monkeypatch.delenv("FER_EDGE_DATA", raising=False)
+    result = invoke(*args)
+    assert result.exit_code == 2 and fragment in one_error_line(result)
+
+
+def test_data_can_come_from_the_environment(synthetic_ck48, tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_DATA", str(synthetic_ck48))
+    result = invoke("data", "stats", "--out", tmp_path / "grid.png")
+    assert result.exit_code == 0, result.output
+
+
+def test_the_shipped_model_is_called_default(tmp_path):
+    from fer_edge.default_model import DEFAULT_BUNDLE, resolve_bundle
+
+    assert resolve_bundle("default") == resolve_bundle(None) == DEFAULT_BUNDLE
+    result = invoke("run", "--model", "default", "--source", tmp_path / "nope.mp4")
+    assert "nope.mp4 does not exist" in one_error_line(result)  # the model loaded; the source is what is missing
+
+
+def test_opencv_and_ffmpeg_stay_quiet_on_a_corrupt_video_and_a_missing_camera(tmp_path):
+    import subprocess
+    import sys
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    for source in (str(broken), "7"):
+        done = subprocess.run(
+            [sys.executable, "-c", "from fer_edge.cli import main; main()", "run", "--source", source],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from contextvars import ContextVar
 from typing import Annotated
 
@@ -83,10 +82,10 @@ def main_options(
 ) -> None:
     DEBUG.set(debug)
     quiet.set_debug(debug)
+    if not quiet.debugging():
+        quiet.quiet_native_logs()
 
 
 def main() -> None:
-    if "--debug" not in sys.argv[1:]:
-        quiet.quiet_environment()  # before OpenCV loads: its FFmpeg backend reads these once
     stopping.install()
     app(prog_name="fer-edge")
