@@ -1,4 +1,5 @@
-"""What `--show` and `--out` draw on a frame: each face's box, id and label, and its probability bars."""
+"""What `--show`, `--out` and `serve` draw on a frame: each face's box and, beside it, its id, label and probability
+bars."""
 
 from __future__ import annotations
 
@@ -14,55 +15,129 @@ from fer_edge.errors import UsageError
 if TYPE_CHECKING:
     from fer_edge.run import FaceStep
 
-GREEN, GREY, WHITE = (60, 200, 60), (150, 150, 150), (255, 255, 255)
+GREEN, GREY, WHITE, BAR = (60, 200, 60), (150, 150, 150), (255, 255, 255), (40, 170, 250)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+GAP = 6  # pixels between a face's box and its panel
+Rect = tuple[int, int, int, int]  # x, y, width, height
+SIDES = ("right", "left", "below", "above")  # where a panel goes, first choice first
 
 
-def draw(image: np.ndarray, faces: Sequence[FaceStep]) -> np.ndarray:
-    """A BGR copy of `image` (grayscale or BGR uint8) with every face's box, id and label, and one panel of
-    probability bars per predicted face down the left side; a face without a prediction yet: just its box."""
+def draw(image: np.ndarray, faces: Sequence[FaceStep], bars: bool = True) -> np.ndarray:
+    """A BGR copy of `image` (grayscale or BGR uint8) with every face's box and, beside it, a panel: its id and
+    label, and with `bars` one probability bar per class (without: the label alone, as `serve`'s video, whose page
+    draws the bars). Panels sit right of their face, else left, below or above, inside the frame, and cover no other
+    face's box where there is room (`place_panels`). A face without a prediction yet: its grey box and id."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
-    scale = max(0.4, canvas.shape[1] / 1000)
-    for face in faces:
-        p = face.prediction
+    style = PanelStyle.for_width(canvas.shape[1])
+    shown = [f for f in faces if f.box is not None or f.prediction is not None]
+    panels = [style.lines(f, bars) for f in shown]
+    boxes = [f.box if f.box is not None else (0, 0, 0, 0) for f in shown]
+    order = SIDES if bars else ("above", "below", "right", "left")  # a label alone reads best on top of its box
+    rects = place_panels(boxes, [style.size(lines) for lines in panels], canvas.shape[:2], order)
+    for face in shown:
         if face.box is not None:
             x, y, w, h = face.box
-            cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if p else GREY, 2)
-            text = f"{face.face}: {p.label}" if p else str(face.face)
-            cv2.putText(canvas, text, (x, max(15, y - 8)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, 2, cv2.LINE_AA)
-    panels = [f.prediction for f in faces if f.prediction is not None]
-    if not panels:
-        return canvas
-    rows = len(panels[0].probabilities) + 1  # a title row, then one bar per class
-    bar_height = max(6, min(int(18 * scale / 0.64), (canvas.shape[0] - 8) // (len(panels) * rows) - 4))
-    text_scale = min(scale * 0.7, bar_height / 26)
-    width, top = int(canvas.shape[1] * 0.25), 8
-    for prediction in panels:
-        cv2.putText(
-            canvas,
-            f"face {prediction.id}",
-            (8, top + bar_height - 4),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            text_scale,
-            WHITE,
-            1,
-            cv2.LINE_AA,
-        )
-        top += bar_height + 4
-        for name, value in prediction.probabilities.items():
-            cv2.rectangle(canvas, (8, top), (8 + int(width * value), top + bar_height), GREEN, -1)
-            cv2.rectangle(canvas, (8, top), (8 + width, top + bar_height), GREY, 1)
-            cv2.putText(
-                canvas,
-                f"{name} {value:.2f}",
-                (12 + width, top + bar_height - 4),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                text_scale,
-                WHITE,
-                1,
-                cv2.LINE_AA,
-            )
-            top += bar_height + 4
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN if face.prediction else GREY, 2)
+    for face, lines, rect in zip(shown, panels, rects, strict=True):
+        style.render(canvas, rect, lines, GREEN if face.prediction else GREY)
     return canvas
+
+
+def face_id(face: FaceStep) -> int | None:
+    return getattr(face, "id", getattr(face, "face", None))
+
+
+class PanelStyle:
+    """Text and bar sizes for a frame of a given width, and what a face's panel holds."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        (_, text_height), baseline = cv2.getTextSize("Ag", FONT, scale, 1)
+        self.row = text_height + baseline + 3
+        self.pad = 4
+        self.bar_width = round(70 * scale / 0.45)
+
+    @classmethod
+    def for_width(cls, width: int) -> PanelStyle:
+        return cls(max(0.35, min(0.8, width / 1400)))
+
+    def lines(self, face: FaceStep, bars: bool) -> list[tuple[str, float | None]]:
+        """(text, bar value or None) per row: the title, then one bar per class when `bars`."""
+        p = face.prediction
+        if p is None or p.label == "none":
+            return [(str(face_id(face)), None)]
+        rows: list[tuple[str, float | None]] = [(f"{face_id(face)}: {p.label} {p.confidence:.2f}", None)]
+        if bars:
+            rows += [(f"{name} {value:.2f}", float(value)) for name, value in p.probabilities.items()]
+        return rows
+
+    def size(self, lines: list[tuple[str, float | None]]) -> tuple[int, int]:
+        widths = [
+            cv2.getTextSize(text, FONT, self.scale, 1)[0][0] + (self.bar_width + 4 if value is not None else 0)
+            for text, value in lines
+        ]
+        return max(widths) + 2 * self.pad, len(lines) * self.row + 2 * self.pad
+
+    def render(self, canvas: np.ndarray, rect: Rect, lines: list[tuple[str, float | None]], color: tuple) -> None:
+        x, y, w, h = rect
+        region = canvas[max(y, 0) : y + h, max(x, 0) : x + w]
+        region[:] = region // 3  # darkened, so that the text reads on any background
+        top = y + self.pad
+        for index, (text, value) in enumerate(lines):
+            left = x + self.pad
+            if value is not None:
+                bar_top, bar_bottom = top + 2, top + self.row - 3
+                if np.isfinite(value):
+                    end = left + round(self.bar_width * min(max(value, 0.0), 1.0))
+                    cv2.rectangle(canvas, (left, bar_top), (end, bar_bottom), BAR, -1)
+                cv2.rectangle(canvas, (left, bar_top), (left + self.bar_width, bar_bottom), GREY, 1)
+                left += self.bar_width + 4
+            ink = color if index == 0 else WHITE
+            cv2.putText(canvas, text, (left, top + self.row - 4), FONT, self.scale, ink, 1, cv2.LINE_AA)
+            top += self.row
+
+
+def place_panels(
+    boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], shape: tuple[int, int], order: Sequence[str] = SIDES
+) -> list[Rect]:
+    """Where each face's panel goes: boxes (x, y, w, h) and panel sizes (width, height), one per face, in a frame of
+    this (height, width) -> one rectangle (x, y, w, h) per panel, inside the frame where it fits.
+
+    Each panel is tried at each side of its own box in `order` (level with the box's top or left edge, GAP away),
+    moved inside the frame; it takes the first place that covers no face's box and no panel placed before it, else
+    the place that covers the least of other faces' boxes (then of panels, then of its own box)."""
+    height, width = shape
+    placed: list[Rect] = []
+    for index, ((x, y, w, h), (pw, ph)) in enumerate(zip(boxes, sizes, strict=True)):
+        places = {
+            "right": (x + w + GAP, y),
+            "left": (x - GAP - pw, y),
+            "below": (x, y + h + GAP),
+            "above": (x, y - GAP - ph),
+        }
+        others = [b for n, b in enumerate(boxes) if n != index]
+        best, best_cost = None, None
+        for side in order:
+            px, py = places[side]
+            rect = (min(max(px, 0), max(width - pw, 0)), min(max(py, 0), max(height - ph, 0)), pw, ph)
+            cost = (
+                sum(overlap(rect, b) for b in others),
+                sum(overlap(rect, p) for p in placed),
+                overlap(rect, (x, y, w, h)),
+            )
+            if best_cost is None or cost < best_cost:
+                best, best_cost = rect, cost
+            if cost == (0, 0, 0):
+                break
+        placed.append(best)
+    return placed
+
+
+def overlap(a: Rect, b: Rect) -> int:
+    """The area two (x, y, w, h) rectangles share, in pixels."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(width, 0) * max(height, 0)
 
 
 def check_display() -> None:
