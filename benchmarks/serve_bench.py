@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from fer_edge.default_model import DEFAULT_BUNDLE
-from fer_edge.run import RunConfig, RunStats
+from fer_edge.recognizer import Recognizer
+from fer_edge.run import RunStats
 from fer_edge.serve import ServeOptions, serve
 
 
@@ -130,13 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     width, height = (int(v) for v in args.size.split("x"))
     with TemporaryDirectory() as folder:
         video = write_noise_video(Path(folder) / "noise.avi", (width, height), args.fps)
-        config = RunConfig(
-            source=str(video), bundle=str(DEFAULT_BUNDLE), detect=args.detect, loop=True, threads=args.threads
-        )
+        recognizer = Recognizer(DEFAULT_BUNDLE, detect=args.detect, loop=True, threads=args.threads)
         lines: queue.Queue[str] = queue.Queue()
         stop = threading.Event()
         options = ServeOptions(port=0, realtime=args.realtime)
-        server = threading.Thread(target=serve, args=(config, options, RunStats(), lines.put, stop), daemon=True)
+        server = threading.Thread(
+            target=serve, args=(recognizer, str(video), options, RunStats(), lines.put, stop), daemon=True
+        )
         server.start()
         try:
             port = int(lines.get(timeout=60).split()[1].rstrip("/").rsplit(":", 1)[1])

@@ -140,16 +140,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="1100x760", help="Viewport, WIDTHxHEIGHT.")
     args = parser.parse_args(argv)
     from fer_edge.default_model import DEFAULT_BUNDLE
-    from fer_edge.run import RunConfig, RunStats
+    from fer_edge.recognizer import Recognizer
+    from fer_edge.run import RunStats
     from fer_edge.serve import ServeOptions, serve
 
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         video = write_noise_video(Path(folder) / "noise.avi")
-        config = RunConfig(source=str(video), bundle=str(DEFAULT_BUNDLE), detect=False, loop=True)
+        recognizer = Recognizer(DEFAULT_BUNDLE, detect=False, loop=True)
         lines: queue.Queue[str] = queue.Queue()
         stop = threading.Event()
-        server = threading.Thread(target=serve, args=(config, ServeOptions(port=0), RunStats(), lines.put, stop))
+        server = threading.Thread(
+            target=serve, args=(recognizer, str(video), ServeOptions(port=0), RunStats(), lines.put, stop)
+        )
         server.start()
         try:
             url = lines.get(timeout=60).split()[1]  # "serving http://127.0.0.1:PORT/ (...)"
