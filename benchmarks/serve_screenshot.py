@@ -1,5 +1,6 @@
 """A screenshot of the `fer-edge serve` page in headless Chromium, a few seconds into a synthetic noise video (no
-dataset image): docs/serve.png for the README, and the eye of tests/test_serve.py's browser test.
+dataset image): docs/serve.png for the README, and the eye of tests/test_serve.py's browser tests (`screenshot`, and
+`page_state`: what the page shows as data, its timelines included).
 
     python benchmarks/serve_screenshot.py --out docs/serve.png
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -98,8 +101,9 @@ class DevTools:
             os.close(self.receive)
 
 
-def screenshot(url: str, out: Path, size: tuple[int, int] = (1100, 800), seconds: float = 4.0) -> None:
-    """Open `url` in a `size` (width, height) viewport, wait `seconds`, write what it shows to `out` (PNG)."""
+@contextlib.contextmanager
+def opened(url: str, size: tuple[int, int] = (1100, 800), seconds: float = 4.0) -> Iterator[tuple[DevTools, str]]:
+    """A headless Chromium showing `url` in a `size` (width, height) viewport for `seconds`: (browser, session)."""
     chromium = find_chromium()
     if chromium is None:
         raise RuntimeError("Chromium is not installed (Debian: apt-get install -y chromium)")
@@ -109,11 +113,44 @@ def screenshot(url: str, out: Path, size: tuple[int, int] = (1100, 800), seconds
             target = browser.call("Target.createTarget", url=url)["targetId"]
             session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             time.sleep(seconds)
-            png = base64.b64decode(browser.call("Page.captureScreenshot", session, format="png")["data"])
+            yield browser, session
         finally:
             browser.close()
+
+
+def screenshot(url: str, out: Path, size: tuple[int, int] = (1100, 800), seconds: float = 4.0) -> None:
+    """Open `url` in a `size` (width, height) viewport, wait `seconds`, write what it shows to `out` (PNG)."""
+    with opened(url, size, seconds) as (browser, session):
+        png = base64.b64decode(browser.call("Page.captureScreenshot", session, format="png")["data"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(png)
+
+
+# What the page shows, as data: each face's title and how much of its timeline is painted (the canvas's middle row).
+# Chromium's --dump-dom is no help here: it dumps at the load event, which the multipart image fires at its first
+# frame (about a second), whatever --timeout says, and a canvas' drawing is not in the DOM anyway.
+PAGE_STATE = """JSON.stringify({
+  state: document.getElementById("state").textContent,
+  span: document.getElementById("span")?.textContent ?? null,
+  titles: [...document.querySelectorAll("#faces .title")].map((node) => node.textContent),
+  rows: [...document.querySelectorAll("#rows .row")].map((row) => {
+    const canvas = row.querySelector("canvas");
+    if (!canvas.width || !canvas.height) return {name: row.firstChild.textContent, filled: 0};
+    const line = canvas.getContext("2d").getImageData(0, canvas.height >> 1, canvas.width, 1).data;
+    let painted = 0;
+    for (let i = 3; i < line.length; i += 4) painted += line[i] > 0;
+    return {name: row.firstChild.textContent, filled: painted / canvas.width};
+  }),
+})"""
+
+
+def page_state(url: str, seconds: float = 3.0, size: tuple[int, int] = (1100, 800)) -> dict:
+    """Open `url`, wait `seconds`, and return PAGE_STATE: {state, span, titles: [...], rows: [{name, filled}]}."""
+    with opened(url, size, seconds) as (browser, session):
+        answer = browser.call("Runtime.evaluate", session, expression=PAGE_STATE, returnByValue=True)
+    if "exceptionDetails" in answer:
+        raise RuntimeError(f"the page's state could not be read: {answer['exceptionDetails']}")
+    return json.loads(answer["result"]["value"])
 
 
 def write_noise_video(path: Path, size: tuple[int, int] = (640, 480), count: int = 150, fps: float = 30) -> Path:

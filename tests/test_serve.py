@@ -310,11 +310,12 @@ def test_cli_port_in_use_is_one_line(tmp_path):
 
 
 BAR_BGR = (222, 141, 60)  # the page's .fill colour, #3c8dde (the overlay in the video draws green bars)
-
-
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     screenshots.find_chromium() is None, reason="Chromium is not installed (apt-get install -y chromium)"
 )
+
+
+@needs_chromium
 def test_a_browser_shows_the_video_and_the_bars(live, tmp_path):
     # The first bars need the first prediction to reach the page; on 2 busy cores (the whole suite) that can take
     # longer than 1.5 s, so a page without them is looked at again, later, before the test gives up.
@@ -328,3 +329,57 @@ def test_a_browser_shows_the_video_and_the_bars(live, tmp_path):
     video = image[60:500, 30:640]  # inside the img: 640 px wide from x = 16, below the header
     assert video.std() > 20, "the video area is flat: no frame shown"
     assert bars > 200, "no probability bars beside the video after 8 s"
+
+
+@needs_chromium
+def test_a_browser_fills_the_timeline_within_the_first_seconds(live):
+    # the timeline spans the time since the page's first prediction (up to 60 s), so it is full from the start; a
+    # fixed 60 s span left it 4 % painted 3 s after load. Looked at again later if the first prediction was late.
+    for seconds in (3.0, 6.0):
+        state = screenshots.page_state(f"http://127.0.0.1:{live.port}/", seconds=seconds)
+        if state["rows"] and state["rows"][0]["filled"] >= 0.5:
+            break
+    assert [row["name"] for row in state["rows"]] == ["face 1"], state
+    assert state["rows"][0]["filled"] >= 0.5 and int(state["span"]) <= seconds, state
+
+
+def _record(frame: int, **fields) -> str:
+    """One event as `fer-edge run --jsonl` writes it (fields given replace the defaults)."""
+    probabilities = {"anger": 0.02, "fear": 0.03, "happy": 0.9, "sadness": 0.02, "surprise": 0.02, "neutral": 0.01}
+    record = {"id": 1, "kind": "window", "label": "happy", "confidence": 0.9, "box": [10, 10, 50, 50]}
+    record |= {"probabilities": probabilities, "frame": frame, "timestamp": frame / 15, "image": None}
+    return json.dumps(record | {"latency_ms": {}} | fields)
+
+
+@needs_chromium
+def test_the_page_takes_id_or_the_old_face_key_and_ignores_records_without_a_face():
+    hub = Hub()
+    server = fer_edge.serve.open_server(hub, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop = threading.Event()
+
+    def publish() -> None:  # 15 frames/s: each with a faceless record, face 1 under "id", face 2 under "face"
+        jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), 128, np.uint8))[1].tobytes()
+        frame = 0
+        while not stop.wait(1 / 15):
+            hub.publish_frame(jpeg)
+            hub.publish_event(_record(frame, id=None, kind="none", label="none", box=None, probabilities={}))
+            hub.publish_event(_record(frame))
+            before_0_2 = json.loads(_record(frame, label="fear"))
+            del before_0_2["id"]
+            hub.publish_event(json.dumps(before_0_2 | {"face": 2}))
+            frame += 1
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    try:
+        state = screenshots.page_state(f"http://127.0.0.1:{server.server_address[1]}/", seconds=2.5)
+    finally:
+        stop.set()
+        publisher.join()
+        hub.close()
+        server.shutdown()
+        server.server_close()
+    assert state["titles"] == ["face 1: happy 0.90", "face 2: fear 0.90"], state
+    assert [row["name"] for row in state["rows"]] == ["face 1", "face 2"]
+    assert all(row["filled"] >= 0.8 for row in state["rows"]), state
