@@ -304,7 +304,8 @@ def feed(hub: Hub, steps: Iterable[Step], stats: RunStats, quality: int = JPEG_Q
     `fer-edge run --jsonl`); the summary about once a second."""
     reported = time.monotonic()
     for step in steps:
-        _, jpeg = cv2.imencode(".jpg", draw(step.frame.image, step.faces), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        canvas = draw(step.frame.image, step.faces, bars=False)  # the page draws the bars
+        _, jpeg = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
         hub.publish_frame(jpeg.tobytes())
         for prediction in step.predictions:
             hub.publish_event(json.dumps(prediction.to_dict()))
