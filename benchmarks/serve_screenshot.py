@@ -3,6 +3,8 @@ dataset image): docs/serve.png for the README, and the eye of tests/test_serve.p
 `page_state`: what the page shows as data, its timelines included).
 
     python benchmarks/serve_screenshot.py --out docs/serve.png
+    python benchmarks/demo_clip.py reports/demo_3faces.avi    # public-domain faces (scikit-image's astronaut)
+    python benchmarks/serve_screenshot.py --source reports/demo_3faces.avi --out docs/serve.png
 
 Chromium's own --screenshot is taken at the page's load event, which a multipart image fires with its first
 frame, before the bars and the timeline have had their events. So the page is driven over the DevTools protocol
@@ -175,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/serve.png"))
     parser.add_argument("--seconds", type=float, default=12.0, help="Wait before the capture (the timeline grows).")
     parser.add_argument("--size", default="1100x760", help="Viewport, WIDTHxHEIGHT.")
+    parser.add_argument(
+        "--source", type=Path, help="A video of faces, served with detection (benchmarks/demo_clip.py makes one)."
+    )
     args = parser.parse_args(argv)
     from fer_edge.default_model import DEFAULT_BUNDLE
     from fer_edge.recognizer import Recognizer
@@ -183,8 +188,8 @@ def main(argv: list[str] | None = None) -> None:
 
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
-        video = write_noise_video(Path(folder) / "noise.avi")
-        recognizer = Recognizer(DEFAULT_BUNDLE, detect=False, loop=True)
+        video = args.source or write_noise_video(Path(folder) / "noise.avi")
+        recognizer = Recognizer(DEFAULT_BUNDLE, detect=args.source is not None, loop=True)
         lines: queue.Queue[str] = queue.Queue()
         stop = threading.Event()
         server = threading.Thread(
