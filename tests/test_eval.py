@@ -261,6 +261,11 @@ def test_ferplus_labels_replace_the_folders_and_faces_without_a_majority_are_not
     ]:
         with pytest.raises(UsageError, match=fragment):
             evaluate(config, lines.append)
+    result = eval_cli("default", "--data", root, "--labels", "ferplus", "--classes", "happy,neutral")
+    assert result.exit_code == 0 and "labels: the FER+ majority from" in result.output, result.output
+    assert "2 faces" in result.output and "macro recall" in result.output
     (root / "ferplus.csv").unlink()
     with pytest.raises(UsageError, match=r"no ferplus.csv in"):
         evaluate(EvalConfig(bundle, str(root), labels="ferplus"), lines.append)
+    result = eval_cli("default", "--data", root, "--labels", "ferplus")
+    assert result.exit_code == 2 and "no ferplus.csv in" in result.output and "Traceback" not in result.output

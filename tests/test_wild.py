@@ -392,55 +392,84 @@ def write_votes_for(stills: Path, seed: int = 0) -> Path:
     return stills / "ferplus.csv"
 
 
-def test_wild_trains_both_stages_on_ferplus_vote_distributions(tmp_path, monkeypatch):
+def test_stage_one_trains_on_the_stills_vote_distributions(tmp_path):
     import keras
 
-    import fer_edge.train.pretrain as pretrain_module
-    import fer_edge.train.training as training_module
     from fer_edge.ferplus import CLASSES as FERPLUS_CLASSES
-    from fer_edge.train.config import TrainConfig
-    from fer_edge.train.training import train
+    from fer_edge.ferplus import load_ferplus_stills
+    from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder, still_batches
+
+    stills = write_synthetic_stills(tmp_path / "FER2013", per_class=2)
+    write_votes_for(stills)
+    train = load_ferplus_stills(stills, "train", "ferplus").stills
+    val = load_ferplus_stills(stills, "val", "ferplus-majority").stills
+    config = PretrainConfig(width=0.0625, epochs=1, batch_size=64, augment=False, labels="ferplus")
+    _, targets, _ = next(iter(still_batches(train, config)))
+    targets = targets.numpy()
+    assert targets.shape == (14, 8) and np.allclose(targets.sum(axis=1), 1) and (targets.max(axis=1) < 1).all()
+    rows = {tuple(np.round(t, 5)) for t in train.targets}
+    assert {tuple(np.round(t, 5)) for t in targets} == rows  # each still with its own vote distribution
+
+    lines = []
+    record = pretrain_encoder(train, val, config, tmp_path / "stage1", lines.append)
+    keras.backend.clear_session()
+    assert "vote distributions as targets" in lines[0] and record["classes"] == list(FERPLUS_CLASSES)
+    assert record["config"]["labels"] == "ferplus" and record["val_stills"] == len(val)
+
+
+def test_wild_stage_two_trains_on_ferplus_votes_and_records_them(tmp_path, monkeypatch):
+    import keras
+
+    import fer_edge.train.training as training_module
+    from fer_edge.train.config import ENCODER_FILE
+    from fer_edge.train.model import build_encoder
 
     data = write_synthetic_ck48(tmp_path / "CK+48", classes=ALL_CLASSES, subjects=4, frames=3)
     stills = write_synthetic_stills(tmp_path / "FER2013", per_class=2)
     write_votes_for(stills)
+    stage1 = tmp_path / "stage1"  # a stage-1 folder to reuse, so that only stage 2 trains here
+    stage1.mkdir()
+    build_encoder(0.0625).save_weights(stage1 / ENCODER_FILE)
+    (stage1 / "pretrain.json").write_text(json.dumps({"config": {"width": 0.0625, "epochs": 1}}))
     seen = {}
-    batches, mixed = pretrain_module.still_batches, training_module.mixed_batches
-    monkeypatch.setattr(
-        pretrain_module, "still_batches", lambda s, c: seen.setdefault("stage 1", s.targets) is None or batches(s, c)
-    )
+    mixed = training_module.mixed_batches
 
-    def mixed_spy(*args, **kwargs):
-        seen["stage 2"] = args[-1] if len(args) > 5 else kwargs.get("still_targets")
-        return mixed(*args, **kwargs)
+    def spy(sequences, shown, recipe, weights, seed, still_targets=None):
+        seen["classes"], seen["targets"] = shown.classes, still_targets
+        return mixed(sequences, shown, recipe, weights, seed, still_targets)
 
-    monkeypatch.setattr(training_module, "mixed_batches", mixed_spy)
-    config = TrainConfig(
-        data=str(data),
-        out=str(tmp_path / "run"),
-        recipe="wild",
-        width=0.0625,
-        epochs=1,
-        pretrain_epochs=1,
-        stills_per_epoch=8,
-        batch_size=16,
-        stills=str(stills),
-        stills_labels="ferplus",
-        encoder=str(tmp_path / "stage1"),
-    )
-    lines = []
-    train(config, lines.append)
+    monkeypatch.setattr(training_module, "mixed_batches", spy)
+    for slow in ("plot_history", "plot_confusion", "plot_sample_predictions", "save_legacy_h5"):  # tested elsewhere
+        monkeypatch.setattr(training_module, slow, lambda *args, **kwargs: None)
+    args = ["train", "--recipe", "wild", "--data", data, "--stills", stills, "--stills-labels", "ferplus"]
+    args += ["--encoder", stage1, "--out", tmp_path / "run", "--width", "0.0625", "--epochs", "1"]
+    result = CliRunner().invoke(app, [*map(str, args), "--stills-per-epoch", "8", "--batch-size", "16"])
     keras.backend.clear_session()
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
     log = "\n".join(lines)
-    assert "with FER+ vote distributions from" in log and "vote distributions as targets" in log
-    first, second = seen["stage 1"], seen["stage 2"]
-    assert first.shape == (14, 8) and np.allclose(first.sum(axis=1), 1) and (first.max(axis=1) < 1).any()  # FER+ 8
-    assert np.allclose(second.sum(axis=1), 1) and (second.max(axis=1) < 1).any()
-    assert second.shape[1] == 8  # the run's 6 classes and the 2 auxiliary ones
-    pretrain = json.loads((tmp_path / "stage1" / "pretrain.json").read_text())
-    assert pretrain["config"]["labels"] == "ferplus" and pretrain["classes"] == list(FERPLUS_CLASSES)
+    assert "with FER+ vote distributions from" in log and "still targets: FER+ vote distributions over" in log
+    assert seen["classes"] == (*DEFAULT_CLASSES, "neutral", "contempt", "disgust")  # with the auxiliary ones
+    targets = seen["targets"]
+    assert targets.shape == (14, 8) and np.allclose(targets.sum(axis=1), 1) and (targets.max(axis=1) < 1).all()
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     assert recorded["config"]["stills_labels"] == "ferplus" and recorded["stills"]["labels"] == "ferplus"
     assert recorded["stills"]["soft_targets"] is True and recorded["stills"]["votes"].endswith("ferplus.csv")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["stills_val"]["stills"] == 12  # val by FER+ majority: 2 per class of the run's 6
+
+
+def test_stills_labels_are_checked_before_any_training(synthetic_ck48, synthetic_stills, tmp_path):
+    base = ["train", "--data", str(synthetic_ck48), "--out", str(tmp_path / "r")]
+    wild = [*base, "--recipe", "wild", "--stills", str(synthetic_stills)]
+    cases = [
+        ([*wild, "--stills-labels", "votes"], "--stills-labels takes folder, ferplus, ferplus-majority"),
+        ([*wild, "--stills-labels", "ferplus"], "no ferplus.csv in"),
+        ([*wild, "--ferplus", str(tmp_path / "v.csv")], "--ferplus names the FER+ votes for --stills-labels"),
+        ([*base, "--recipe", "edge", "--stills-labels", "ferplus"], "not edge"),
+    ]
+    for args, fragment in cases:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code != 0 and fragment in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()

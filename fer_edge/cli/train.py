@@ -46,6 +46,17 @@ def train(
             "val/ holding them, FER2013's layout) or fer2013.csv."
         ),
     ] = None,
+    stills_labels: Annotated[
+        str,
+        typer.Option(
+            help="wild: the stills' targets in both stages: folder (their folder's label), ferplus (the FER+ "
+            "annotators' vote distribution, from ferplus.csv in the --stills folder) or ferplus-majority (FER+'s "
+            "majority label; faces without one dropped). With FER+, validation stills are scored by its majority."
+        ),
+    ] = "folder",
+    ferplus: Annotated[
+        Path | None, typer.Option(help="wild: the FER+ votes file (default: ferplus.csv in the --stills folder).")
+    ] = None,
     pretrain_epochs: Annotated[int | None, typer.Option(help="wild: override stage 1's epochs on stills.")] = None,
     pretrain_dropout: Annotated[
         float | None, typer.Option(help="wild: override stage 1's scale on the encoder's pool dropouts.")
@@ -188,6 +199,8 @@ def train(
         teacher=str(teacher) if teacher else None,
         teacher_weight=teacher_weight,
         stills=str(stills) if stills else None,
+        stills_labels=stills_labels,
+        ferplus=str(ferplus) if ferplus else None,
         encoder=str(encoder) if encoder else None,
         force=force,
     )
