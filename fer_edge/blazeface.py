@@ -265,9 +265,12 @@ class BlazeFace:
         return given["index"], by_width[16]["index"], by_width[1]["index"]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """image: (H, W) or (H, W, 1) uint8 grayscale, or (H, W, 3) uint8 BGR -> every face, largest first."""
+        """image: (H, W) or (H, W, 1) uint8 grayscale, or (H, W, 3) BGR or (H, W, 4) BGRA uint8 -> every face,
+        largest first. Give it colour where there is colour: small faces are found far more often."""
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
+        elif image.ndim == 3 and image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         parts = squares(image.shape, self.tiles)
         if len(parts) == 1:
             return self._detect_part(image)

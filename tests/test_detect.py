@@ -136,6 +136,14 @@ def test_a_face_found_in_both_squares_is_one_face_and_two_faces_stay_two():
     assert found[0].score == pytest.approx(0.9) and found[0].box in {(202, 101, 80, 80), (202, 100, 80, 80)}
 
 
+def test_blazeface_takes_gray_bgr_and_bgra_frames():
+    detector = BlazeFace(threads=1)
+    frame = _noise_frame()
+    color = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    for image in (frame, frame[:, :, None], color, cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)):
+        assert detector.detect(image) == []  # noise: no face, and no error for any layout
+
+
 def _broken_copy(tmp_path, damage):
     models = tmp_path / "detectors"
     shutil.copytree(DETECTOR_DIR, models)
