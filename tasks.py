@@ -74,7 +74,7 @@ def run(*command: str) -> None:
 
 
 def setup() -> None:
-    """Create .venv and install fer-edge with its train and dev extras (skipped when pyproject is unchanged)."""
+    """Create .venv and install fer-edge with its train, dev and mqtt extras (skipped when pyproject is unchanged)."""
     if sys.version_info < (3, 10):  # noqa: UP036 - tasks.py is what a user with an old Python runs first
         sys.exit(f"fer-edge needs Python 3.10 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
@@ -84,7 +84,7 @@ def setup() -> None:
     if STAMP.exists() and STAMP.read_text() == signature:
         return
     run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", ".[train,dev]")
+    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", ".[train,dev,mqtt]")
     STAMP.write_text(signature)
 
 

@@ -56,7 +56,7 @@ class RunConfig:
     margin: float | None = None  # grow the face box by this share per side; None: the detector's CROP_RULES
     level: bool | None = None  # turn each face so its eyes are level (BlazeFace); None: the detector's CROP_RULES
     lift: float | None = None  # move the face box up by this share of its height; None: the detector's CROP_RULES
-    lost_after: int = 5  # detections without a face before its window (and id) ends
+    lost_after: int = 15  # detections without a face before its window (and id) ends (1 s at 15 frames/s)
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
     max_failures: int = 10  # failed camera reads in a row before giving up (or reconnecting)
@@ -291,7 +291,7 @@ def process(
             found: list[Detection | None] = [None]
             ids = [1]
         elif stills or not tracker.live() or frame.index % config.detect_every == 0:
-            found = detector.detect(gray)[: config.max_faces]
+            found = detector.detect(frame.image)[: config.max_faces]  # colour: BlazeFace loses gray faces
             if stills:
                 ids = list(range(1, len(found) + 1))
             else:

@@ -299,6 +299,14 @@ def paced(steps: Iterable[Step], stop: threading.Event, realtime: bool = True) -
         yield step
 
 
+def tapped(steps: Iterable[Step], on_step: Callable[[Step], None] | None) -> Iterator[Step]:
+    """`steps`, each handed to `on_step` (an MQTT publisher) as it goes by."""
+    for step in steps:
+        if on_step is not None:
+            on_step(step)
+        yield step
+
+
 def feed(hub: Hub, steps: Iterable[Step], stats: RunStats, quality: int = JPEG_QUALITY) -> None:
     """Publish each step: its overlay as the newest JPEG, each prediction as an event (the JSON of
     `fer-edge run --jsonl`); the summary about once a second."""
@@ -321,6 +329,7 @@ def serve(
     stats: RunStats,
     log: Callable[[str], None],
     stop: threading.Event | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> None:
     """Serve the page while the runtime loop runs in this thread, until `stop` is set or Ctrl-C (which propagates
     as KeyboardInterrupt), or the source ends with exit_at_end. The server is shut down and the source closed
@@ -333,7 +342,7 @@ def serve(
     try:
         log(start_line(server))
         with contextlib.closing(recognizer.steps(source, stats)) as run:
-            feed(hub, paced(run, stop, options.realtime), stats)
+            feed(hub, tapped(paced(run, stop, options.realtime), on_step), stats)
         if stop.is_set():
             return
         hub.publish_event(json.dumps(hub.summary), event="end")

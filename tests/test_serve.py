@@ -279,15 +279,15 @@ def test_cli_serves_on_localhost_only_by_default_and_exits_at_the_end_with_a_sum
 
 
 def test_cli_ctrl_c_shuts_the_server_down_and_prints_the_summary(tmp_path, monkeypatch):
-    real_steps = fer_edge.serve.steps
+    real_steps = Recognizer.steps
 
-    def interrupted(config, stats):
-        for step in real_steps(config, stats):
+    def interrupted(self, source, stats=None):
+        for step in real_steps(self, source, stats):
             if step.frame.index == 5:
                 raise KeyboardInterrupt
             yield step
 
-    monkeypatch.setattr(fer_edge.serve, "steps", interrupted)
+    monkeypatch.setattr(Recognizer, "steps", interrupted)
     video = write_noise_video(tmp_path / "noise.avi")
     result = CliRunner().invoke(app, ["serve", "--source", str(video), "--no-detect", "--port", "0", "--loop"])
     assert result.exit_code == 0, result.output

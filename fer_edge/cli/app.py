@@ -13,10 +13,11 @@ from fer_edge.errors import FerEdgeError
 
 app = typer.Typer(
     help="Facial emotion recognition on small devices: run the shipped model on photos, videos and cameras, "
-    "serve a live page, score it on your faces; train and export your own (with the train extra).",
+    "serve a live page, score it on your faces; train and export your own (pip install 'fer-edge[train]').",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",  # "[train]" in help text is shown as written, not read as a rich style
     context_settings={"max_content_width": 100},
 )
 data_app = typer.Typer(help="Inspect a CK+48-style dataset.", no_args_is_help=True)

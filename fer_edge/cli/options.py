@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 MODEL_PANEL, DETECTOR_PANEL, TRACKING_PANEL, SOURCE_PANEL = "Model", "Face detector", "Tracking", "Source"
+MQTT_PANEL = "MQTT (the mqtt extra)"
 
 # name -> (annotation, default); defaults follow fer_edge.run.RunConfig
 OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -127,7 +128,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
                 help="Frames a face may go undetected before its id and window end.", rich_help_panel=TRACKING_PANEL
             ),
         ],
-        5,
+        15,
     ),
     "smoothing": (
         Annotated[
@@ -187,6 +188,50 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         Annotated[bool, typer.Option(help="Play a video source again and again.", rich_help_panel=SOURCE_PANEL)],
         False,
     ),
+    "mqtt": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="Publish to this broker: mqtt://host[:port]/prefix or mqtts://... (docs/mqtt.md).",
+                rich_help_panel=MQTT_PANEL,
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    "camera": (
+        Annotated[
+            str | None,
+            typer.Option(help="This camera's name in the topics (default: the host name).", rich_help_panel=MQTT_PANEL),
+        ],
+        None,
+    ),
+    "mqtt_qos": (
+        Annotated[int, typer.Option(help="QoS of events and state: 0, 1 or 2.", rich_help_panel=MQTT_PANEL)],
+        1,
+    ),
+    "mqtt_ca": (
+        Annotated[
+            Path | None,
+            typer.Option(
+                help="mqtts: the broker's CA certificate (default: the system's).", rich_help_panel=MQTT_PANEL
+            ),
+        ],
+        None,
+    ),
+    "mqtt_state_every": (
+        Annotated[
+            int, typer.Option(help="Send the state on change, at most every this many ms.", rich_help_panel=MQTT_PANEL)
+        ],
+        1000,
+    ),
+    "ha_discovery": (
+        Annotated[
+            bool,
+            typer.Option(help="Announce the camera to Home Assistant (MQTT discovery).", rich_help_panel=MQTT_PANEL),
+        ],
+        False,
+    ),
 }
 
 MODEL = ("format", "precision", "streaming", "threads", "tflite_backend", "verify")
@@ -195,6 +240,7 @@ DETECTION = ("detect", "max_faces", "detect_every", *CROP)
 TRACKING = ("lost_after", "smoothing", "min_confidence", "max_gap")
 SOURCE = ("source", "images", "max_failures", "reconnect", "loop")
 RUNTIME = (*MODEL, *DETECTION, *TRACKING, *SOURCE)  # everything run and serve take
+MQTT = ("mqtt", "camera", "mqtt_qos", "mqtt_ca", "mqtt_state_every", "ha_discovery")
 
 # The model a command runs: the shipped one by name, a bundle folder or a bare model file.
 ModelOption = Annotated[
@@ -227,15 +273,15 @@ ClassesOption = Annotated[
 ]
 
 
-def shared(*names: str):
-    """Add the named shared options to a command; the command receives them as one dict, `runtime`."""
+def shared(*names: str, into: str = "runtime"):
+    """Add the named shared options to a command; the command receives them as one dict, its parameter `into`."""
 
     def decorate(command):
         hints = typing.get_type_hints(command, include_extras=True)
         own = [
             parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
             for parameter in inspect.signature(command).parameters.values()
-            if parameter.name != "runtime"
+            if parameter.name != into
         ]
         added = [
             inspect.Parameter(
@@ -246,8 +292,8 @@ def shared(*names: str):
 
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
-            runtime = {name: kwargs.pop(name) for name in names if name in kwargs}
-            return command(*args, runtime=runtime, **kwargs)
+            values = {name: kwargs.pop(name) for name in names if name in kwargs}
+            return command(*args, **{into: values}, **kwargs)
 
         parameters = own + added
         wrapper.__signature__ = inspect.Signature(parameters)

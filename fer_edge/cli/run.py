@@ -11,14 +11,17 @@ from typing import Annotated
 import typer
 
 from fer_edge.cli.app import app, friendly_errors
-from fer_edge.cli.options import RUNTIME, ModelOption, shared
+from fer_edge.cli.options import MQTT, RUNTIME, ModelOption, shared
+from fer_edge.errors import UsageError
 
 
 @app.command("run")
 @friendly_errors
+@shared(*MQTT, into="publish")
 @shared(*RUNTIME)
 def run_command(
     runtime: dict,
+    publish: dict,
     model: ModelOption = "default",
     jsonl: Annotated[Path | None, typer.Option(help="Write the JSON lines here instead of stdout.")] = None,
     show: Annotated[bool, typer.Option(help="Draw boxes, labels and bars in a window (q quits).")] = False,
@@ -41,11 +44,13 @@ def run_command(
         check_output_dir(out, force)
     if show:
         check_display()
+    mqtt = mqtt_config(publish)
     source = runtime.pop("source")
     recognizer = Recognizer(model, **runtime)  # bad numbers: one usage line, before a model is loaded
     stats = RunStats()
     faceless = 0
     with contextlib.ExitStack() as stack:
+        publisher = stack.enter_context(publishing(mqtt)) if mqtt else None
         sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
         video = OverlayVideo(stack.enter_context(atomic_path(out))) if out else None
         stack.callback(lambda: stats.source.read and print_summary(stats.summary(), faceless))
@@ -58,6 +63,8 @@ def run_command(
                         typer.echo(f"no face found in {step.frame.name}", err=True)
                 for record in step.records():
                     sink.write(json.dumps(record.to_dict()) + "\n")
+                if publisher:
+                    publisher.publish_step(step)
                 count += len(step.predictions)
                 if show or video:
                     canvas = draw(step.frame.image, step.faces)
@@ -86,3 +93,44 @@ def print_summary(summary: dict, faceless: int = 0) -> None:
     )
     for path in summary["images_skipped"][:10]:
         typer.echo(f"skipped unreadable image: {path}", err=True)
+
+
+def mqtt_config(options: dict):
+    """The --mqtt options as an MqttConfig (checked now, before a model loads), or None without --mqtt."""
+    from fer_edge.mqtt import MqttConfig
+
+    if options["mqtt"] is None:
+        given = [f"--{name.replace('_', '-')}" for name in ("camera", "mqtt_ca") if options[name] is not None]
+        given += ["--ha-discovery"] if options["ha_discovery"] else []
+        if given:
+            raise UsageError(f"{', '.join(given)} need --mqtt mqtt://host/prefix")
+        return None
+    config = MqttConfig(
+        url=options["mqtt"],
+        camera=options["camera"],
+        qos=options["mqtt_qos"],
+        ca=str(options["mqtt_ca"]) if options["mqtt_ca"] else None,
+        state_every_ms=options["mqtt_state_every"],
+        ha_discovery=options["ha_discovery"],
+    )
+    config.validate()
+    return config
+
+
+@contextlib.contextmanager
+def publishing(config):
+    """A Publisher for the run; closed (status offline) at the end, with what it sent and dropped."""
+    from fer_edge.mqtt import Publisher
+
+    publisher = Publisher(config, log=lambda line: typer.echo(line, err=True))
+    typer.echo(f"publishing to {publisher.broker.address}/{publisher.base}/ as camera {publisher.camera}", err=True)
+    try:
+        yield publisher
+    finally:
+        publisher.close()
+        counts = publisher.stats
+        typer.echo(
+            f"MQTT: {counts.events} events and {counts.states} states sent, {counts.dropped} dropped while the "
+            "broker was away",
+            err=True,
+        )

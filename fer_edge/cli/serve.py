@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 
 from fer_edge.cli.app import DEBUG, app, friendly_errors
-from fer_edge.cli.options import RUNTIME, ModelOption, shared
-from fer_edge.cli.run import print_summary
+from fer_edge.cli.options import MQTT, RUNTIME, ModelOption, shared
+from fer_edge.cli.run import mqtt_config, print_summary, publishing
 
 
 @app.command("serve")
 @friendly_errors
+@shared(*MQTT, into="publish")
 @shared(*RUNTIME)
 def serve_command(
     runtime: dict,
+    publish: dict,
     model: ModelOption = "default",
     host: Annotated[
         str, typer.Option(help="Address to listen on: 127.0.0.1 is this machine only, 0.0.0.0 the whole LAN.")
@@ -39,12 +42,16 @@ def serve_command(
     from fer_edge.serve import ServeOptions, serve
 
     options = ServeOptions(host, port, max_viewers, realtime, exit_at_end, debug=DEBUG.get())
-    options.validate()  # a bad port fails before a model is loaded
+    options.validate()  # a bad port or broker fails before a model is loaded
+    mqtt = mqtt_config(publish)
     source = runtime.pop("source")
     recognizer = Recognizer(model, **runtime)
     stats = RunStats()
     try:
-        serve(recognizer, source, options, stats, log=typer.echo)
+        with contextlib.ExitStack() as stack:
+            publisher = stack.enter_context(publishing(mqtt)) if mqtt else None
+            on_step = publisher.publish_step if publisher else None
+            serve(recognizer, source, options, stats, log=typer.echo, on_step=on_step)
     except KeyboardInterrupt:
         typer.echo("stopped (Ctrl-C)", err=True)
     finally:
