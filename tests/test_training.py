@@ -289,3 +289,26 @@ def test_the_recipes_jitter_ranges_are_the_ones_applied_and_name_their_stage_one
         stage_two_only.pretrain_jitter == Jitter()
         and encoder_dir(config, stage_two_only).name == "stills-w0.5-e50-d0.5"
     )
+
+
+def test_each_knob_is_declared_once_and_reaches_the_cli_and_the_recipe():
+    from dataclasses import fields
+
+    import typer
+
+    from fer_edge.cli import app
+    from fer_edge.train.config import PANELS, TrainConfig, knobs, recipe_overrides
+    from fer_edge.train.recipes import Recipe, get_recipe
+
+    command = typer.main.get_command(app).commands["train"]
+    options = {param.name: param for param in command.params}
+    recipe_fields = {f.name for f in fields(Recipe)}
+    for field, knob in knobs():
+        assert field.name in options and knob.option(field.name) in options[field.name].opts
+        assert options[field.name].rich_help_panel == knob.panel and knob.panel in PANELS
+        assert not knob.recipe or field.name in recipe_fields, field.name
+    config = TrainConfig(recipe="wild", learning_rate=2e-4, pretrain_learning_rate=1e-3, stills_per_epoch=8000)
+    assert recipe_overrides(config) == {"learning_rate": 2e-4, "pretrain_learning_rate": 1e-3, "stills_per_epoch": 8000}
+    recipe = get_recipe("wild", **recipe_overrides(config))
+    assert (recipe.learning_rate, recipe.pretrain_learning_rate, recipe.stills_per_epoch) == (2e-4, 1e-3, 8000)
+    assert get_recipe("wild", **recipe_overrides(TrainConfig(recipe="wild"))) == get_recipe("wild")

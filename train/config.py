@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from fer_edge.atomic import check_output_dir
 from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, scan
@@ -15,48 +16,147 @@ from fer_edge.train.recipes import Recipe, get_recipe
 ENCODER_FILE = "encoder.weights.h5"  # stage 1's output, in its folder beside pretrain.json
 
 
+PANELS = BASIC, WILD, ADVANCED = ("Options", "Wild recipe", "Advanced")  # of `fer-edge train --help`, in order
+
+
+@dataclass(frozen=True)
+class Knob:
+    """How a TrainConfig field is offered on the command line (`fer-edge train`, which reads these).
+
+    recipe: the field overrides the Recipe field of the same name, None meaning the recipe's own value.
+    stills: only recipes that train on stills (wild) take it."""
+
+    help: str
+    panel: str = ADVANCED
+    flag: str | None = None  # the option's name, when it is not the field's
+    recipe: bool = False
+    stills: bool = False
+    path: bool = False  # a file or folder (kept as a str in the config, for its JSON)
+
+    def option(self, name: str) -> str:
+        return self.flag or "--" + name.replace("_", "-")
+
+
+def knob(default: Any, help: str, **how: Any) -> Any:
+    return field(default=default, metadata={"knob": Knob(help, **how)})
+
+
+def stage_one_knob(help: str, **how: Any) -> Any:
+    """A knob of the wild recipe's stage 1, None meaning the recipe's value."""
+    return knob(None, help, panel=WILD, recipe=True, stills=True, **how)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a run; saved as config.json beside the model."""
+    """Every setting of a run; saved as config.json beside the model. Each knob is declared here once, with its
+    --help line; `fer-edge train` offers every field that has one (the rest have their own option shapes)."""
 
     data: str = str(DEFAULT_DATA)
     out: str = "runs/seed"
     recipe: str = "seed"
-    epochs: int | None = None  # None: the recipe's
-    learning_rate: float | None = None  # None: the recipe's (the sequence model's peak rate; stage 2 of wild)
-    batch_size: int | None = None  # None: the recipe's
-    auxiliary_classes: tuple[str, ...] | None = None  # None: the recipe's; () for none
-    width: float = 1.0
     classes: tuple[str, ...] = DEFAULT_CLASSES
-    cv: int = 0  # 0: the seed's stratified 70/30 split; K >= 2: subject-independent K-fold
-    seed: int = 42
-    test_size: float = 0.3
-    val_fraction: float = 0.0  # part of the training data held back to steer the schedule / early stop
-    early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
-    pretrain_epochs: int | None = None  # None: the recipe's
-    stills_per_epoch: int | None = None  # None: the recipe's
-    pretrain_dropout: float | None = None  # None: the recipe's
-    pretrain_learning_rate: float | None = None  # None: the recipe's
-    jitter_scale: float | None = None  # None: the recipe's
-    jitter_shift: float | None = None  # None: the recipe's
-    jitter_noise: float | None = None  # None: the recipe's
-    pretrain_erase: float | None = None  # None: the recipe's
-    pretrain_mixup: float | None = None  # None: the recipe's
-    pretrain_noise: float | None = None  # None: jitter_noise, as stage 2
-    pretrain_from: str | None = None  # a stage-1 folder whose encoder starts this stage 1 (continued training)
-    mirror_odd_frames: bool | None = None  # None: the recipe's (off)
-    teacher: str | None = None  # a bundle whose predictions blend into stage 2's still targets (train.teacher)
-    teacher_weight: float = 0.5  # the teacher's share of each still's target
-    stills: str | None = None  # still images per emotion (FER2013 layout or fer2013.csv) for recipes that use them
-    # where the training stills' targets come from (fer_edge.ferplus.LABEL_SOURCES): "folder", "ferplus" (the FER+
-    # vote distribution, both stages) or "ferplus-majority" (FER+'s majority label); validation stills are scored
-    # against the FER+ majority label whenever FER+ is used
-    stills_labels: str = "folder"
-    ferplus: str | None = None  # the FER+ votes file; None: ferplus.csv in the --stills folder
-    encoder: str | None = (
-        None  # a stage-1 folder, reused or trained into (default: runs/stills-w<width>-e<pretrain epochs>)
+    auxiliary_classes: tuple[str, ...] | None = None  # None: the recipe's; () for none
+    test_size: float = 0.3  # the seed split's held-out share (kept as the seed had it)
+    width: float = knob(1.0, "Multiplier on every filter and unit count (1.0 = the seed).", panel=BASIC)
+    epochs: int | None = knob(None, "Override the recipe's epochs (wild: stage 2's).", panel=BASIC, recipe=True)
+    cv: int = knob(0, "K >= 2: subject-independent stratified K-fold; 0: seed 70/30 split.", panel=BASIC)
+    seed: int = knob(42, "Seed for the split, initialisation and augmentation.", panel=BASIC)
+    stills: str | None = knob(
+        None,
+        "Still images per emotion for the wild recipe: a folder of one folder per emotion (or of train/ and val/ "
+        "holding them, FER2013's layout) or fer2013.csv.",
+        panel=BASIC,
+        stills=True,
+        path=True,
     )
-    force: bool = False
+    force: bool = knob(False, "Replace an existing run folder.", panel=BASIC)
+    # where the stills' targets come from (fer_edge.ferplus.LABEL_SOURCES)
+    stills_labels: str = knob(
+        "folder",
+        "The stills' targets in both stages: folder (their folder's label), ferplus (the FER+ annotators' vote "
+        "distribution, from ferplus.csv in the --stills folder) or ferplus-majority (FER+'s majority label; faces "
+        "without one dropped). With FER+, validation stills are scored by its majority.",
+        panel=WILD,
+        stills=True,
+    )
+    ferplus: str | None = knob(
+        None, "The FER+ votes file (default: ferplus.csv in the --stills folder).", panel=WILD, stills=True, path=True
+    )
+    pretrain_epochs: int | None = stage_one_knob("Override stage 1's epochs on stills.")
+    pretrain_dropout: float | None = stage_one_knob("Override stage 1's scale on the encoder's pool dropouts.")
+    pretrain_learning_rate: float | None = stage_one_knob(
+        "Override stage 1's peak learning rate (Adam, cosine; 2e-3).", flag="--pretrain-lr"
+    )
+    pretrain_erase: float | None = stage_one_knob(
+        "Share of stage 1's stills with a random rectangle (2-33 % of the face) replaced by noise (0 = off)."
+    )
+    pretrain_mixup: float | None = stage_one_knob(
+        "Mixup in stage 1, alpha of Beta(alpha, alpha), targets blended alike (0 = off; 0.2 is usual)."
+    )
+    pretrain_noise: float | None = stage_one_knob(
+        "Stage 1's sensor noise (as --jitter-noise) when it differs from stage 2's (default: the same)."
+    )
+    pretrain_from: str | None = knob(
+        None,
+        "A stage-1 folder, or a bundle (its int8 encoder recovered as float weights), whose encoder starts stage 1 "
+        "(continued training: another cosine cycle).",
+        panel=WILD,
+        stills=True,
+        path=True,
+    )
+    encoder: str | None = knob(
+        None,
+        "Stage-1 folder, reused if it holds an encoder, else trained into (default: runs/stills-wWIDTH-eEPOCHS"
+        "-dDROPOUT, plus -lrRATE, -jSCALE-SHIFT, -nNOISE, -erSHARE, -mixALPHA, -fp and -from-FOLDER when given).",
+        panel=WILD,
+        stills=True,
+        path=True,
+    )
+    stills_per_epoch: int | None = knob(
+        None, "Override the stills mixed into each epoch of stage 2.", panel=WILD, recipe=True, stills=True
+    )
+    teacher: str | None = knob(
+        None,
+        "A bundle (e.g. fer_edge/models/default) whose predictions on the training stills blend into their targets "
+        "in stage 2 (self-distillation).",
+        panel=WILD,
+        stills=True,
+        path=True,
+    )
+    teacher_weight: float = knob(
+        0.5, "The teacher's share of each still's target, in (0, 1]; the label keeps the rest.", panel=WILD, stills=True
+    )
+    learning_rate: float | None = knob(
+        None,
+        "Override the recipe's peak learning rate (seed and edge 1e-3, wild's stage 2 5e-4); lower to fine-tune a "
+        "model that has been through stage 2 already.",
+        flag="--lr",
+        recipe=True,
+    )
+    batch_size: int | None = knob(None, "Override the recipe's batch size.", recipe=True)
+    val_fraction: float = knob(0.0, "Share of training data held back to steer the schedule.")
+    early_stopping: int = knob(0, "Patience (epochs) on validation loss; 0 = off.")
+    jitter_scale: float | None = knob(
+        None,
+        "Override the augmentation's zoom range: in or out by up to this share (0.08). Wider ranges mimic a face "
+        "detector's varying boxes.",
+        recipe=True,
+    )
+    jitter_shift: float | None = knob(
+        None, "Override the augmentation's shift range, a share of the side (0.06).", recipe=True
+    )
+    jitter_noise: float | None = knob(
+        None,
+        "Gaussian sensor noise in augmentation: each sequence draws a standard deviation up to this, in [0, 1] units "
+        "(0: off).",
+        recipe=True,
+    )
+    mirror_odd_frames: bool | None = knob(
+        None,
+        "Train on windows with every other frame mirrored (phase drawn per sequence), as a bundle exported with "
+        "--mirror-odd-frames shows a stream; held-out windows are scored alike. Needs augmentation (edge, wild).",
+        recipe=True,
+    )
 
     def validate(self) -> None:
         if not 0 < self.width <= 4:
@@ -84,40 +184,32 @@ class TrainConfig:
 def check_train_inputs(config: TrainConfig) -> Recipe:
     """Every check that needs no TensorFlow: arguments, recipe, output folder, dataset layout."""
     config.validate()
-    recipe = get_recipe(
-        config.recipe,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        auxiliary_classes=config.auxiliary_classes,
-        pretrain_epochs=config.pretrain_epochs,
-        stills_per_epoch=config.stills_per_epoch,
-        pretrain_dropout=config.pretrain_dropout,
-        pretrain_learning_rate=config.pretrain_learning_rate,
-        jitter_scale=config.jitter_scale,
-        jitter_shift=config.jitter_shift,
-        jitter_noise=config.jitter_noise,
-        pretrain_erase=config.pretrain_erase,
-        pretrain_mixup=config.pretrain_mixup,
-        pretrain_noise=config.pretrain_noise,
-        mirror_odd_frames=config.mirror_odd_frames,
-    )
+    recipe = get_recipe(config.recipe, **recipe_overrides(config))
+    given = [k.option(f.name) for f, k in knobs() if k.stills and getattr(config, f.name) != f.default]
+    if given and not recipe.uses_stills:
+        raise UsageError(f"{', '.join(given)}: for recipes that train on stills (wild), not {recipe.name}")
     check_output_dir(Path(config.out), config.force)
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
     check_stills_inputs(config, recipe)
     return recipe
 
 
+def knobs() -> list[tuple[Field, Knob]]:
+    """TrainConfig's fields that `fer-edge train` offers, with how."""
+    return [(f, f.metadata["knob"]) for f in fields(TrainConfig) if "knob" in f.metadata]
+
+
+def recipe_overrides(config: TrainConfig) -> dict[str, Any]:
+    """The Recipe fields this run sets (auxiliary_classes and every recipe knob that is not None)."""
+    chosen = {f.name: getattr(config, f.name) for f, k in knobs() if k.recipe}
+    chosen["auxiliary_classes"] = config.auxiliary_classes
+    return {name: value for name, value in chosen.items() if value is not None}
+
+
 def check_stills_inputs(config: TrainConfig, recipe: Recipe) -> None:
     from fer_edge.stills import scan_still_source
 
     if not recipe.uses_stills:
-        own = (config.stills, config.encoder, config.pretrain_from, config.teacher, config.stills_labels != "folder")
-        if any(own):
-            raise UsageError(
-                "--stills, --stills-labels, --encoder, --pretrain-from and --teacher are for recipes that train on "
-                f"stills (wild), not {recipe.name}"
-            )
         return
     if not config.stills:
         raise UsageError(

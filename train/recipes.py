@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from fer_edge.errors import UsageError
 from fer_edge.train.augment import Jitter
@@ -173,48 +174,8 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def get_recipe(
-    name: str,
-    *,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    auxiliary_classes: tuple[str, ...] | None = None,
-    pretrain_epochs: int | None = None,
-    stills_per_epoch: int | None = None,
-    pretrain_dropout: float | None = None,
-    pretrain_learning_rate: float | None = None,
-    jitter_scale: float | None = None,
-    jitter_shift: float | None = None,
-    jitter_noise: float | None = None,
-    pretrain_erase: float | None = None,
-    pretrain_mixup: float | None = None,
-    pretrain_noise: float | None = None,
-    mirror_odd_frames: bool | None = None,
-) -> Recipe:
+def get_recipe(name: str, **overrides: Any) -> Recipe:
+    """The recipe `name` with the given fields replaced (train.config.recipe_overrides: a run's knobs)."""
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    overrides = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "auxiliary_classes": auxiliary_classes,
-        "pretrain_epochs": pretrain_epochs,
-        "stills_per_epoch": stills_per_epoch,
-        "pretrain_dropout": pretrain_dropout,
-        "pretrain_learning_rate": pretrain_learning_rate,
-        "jitter_scale": jitter_scale,
-        "jitter_shift": jitter_shift,
-        "jitter_noise": jitter_noise,
-        "pretrain_erase": pretrain_erase,
-        "pretrain_mixup": pretrain_mixup,
-        "pretrain_noise": pretrain_noise,
-        "mirror_odd_frames": mirror_odd_frames,
-    }
-    stage_one = (pretrain_dropout, pretrain_learning_rate, pretrain_erase, pretrain_mixup, pretrain_noise)
-    if not RECIPES[name].uses_stills and (pretrain_epochs or stills_per_epoch or any(v is not None for v in stage_one)):
-        raise UsageError(
-            "--pretrain-epochs, --pretrain-dropout, --pretrain-lr, --pretrain-erase, --pretrain-mixup, "
-            f"--pretrain-noise and --stills-per-epoch are for recipes that train on stills, not {name}"
-        )
-    return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})  # checked by Recipe
+    return replace(RECIPES[name], **overrides)  # checked by Recipe
