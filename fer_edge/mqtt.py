@@ -10,14 +10,16 @@ With Home Assistant discovery, each camera is a device with two sensors (dominan
 `homeassistant/sensor/fer_edge_CAMERA/{emotion,faces}/config` (retained) and again whenever Home Assistant says
 `online` on `homeassistant/status`.
 
-The frame loop never waits on the network: paho-mqtt's own thread talks to the broker, `publish` only queues, and
-while the broker is away events are dropped and counted instead of queued, so memory stays flat.
+The frame loop never waits on the network: it puts each frame's faces on a bounded queue; a sending thread turns them
+into JSON and hands them to paho-mqtt, whose own thread talks to the broker. While the broker is away events are
+dropped and counted instead of queued, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import socket
 import threading
@@ -33,6 +35,7 @@ USERNAME_VARIABLE, PASSWORD_VARIABLE = "FER_EDGE_MQTT_USERNAME", "FER_EDGE_MQTT_
 DISCOVERY_PREFIX = "homeassistant"
 RECONNECT_DELAYS = (1, 4)  # seconds: paho doubles from the first to the second; 4 keeps a return within 5 s
 MAX_QUEUED = 1000  # messages paho may hold for the broker (QoS 1 in flight); more are dropped and counted
+QUEUED_FRAMES = 300  # frames waiting for the sending thread (10 s at 30 frames/s); more are dropped and counted
 Log = Callable[[str], None]
 
 
@@ -148,6 +151,9 @@ class Publisher:
         client.on_message = self._on_message
         self.client = client
         self._connected = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUED_FRAMES)
+        self._sender = threading.Thread(target=self._work, name="fer-edge-mqtt-sender", daemon=True)
+        self._sender.start()
         client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         client.loop_start()
 
@@ -237,24 +243,40 @@ class Publisher:
         return self.client.publish(topic, payload, qos=self.config.qos, retain=retain).rc == self._mqtt.MQTT_ERR_SUCCESS
 
     def publish_step(self, step) -> None:
-        """One frame's results (a fer_edge.run.Step): an event per answered face, the state when it changed."""
+        """One frame's results (a fer_edge.run.Step), handed to the sending thread: an event per answered face,
+        the state when it changed. Costs the frame loop a queue put; a full queue drops the frame's events."""
         began = time.perf_counter_ns()
         now = time.monotonic()
         self._fps_frames += 1
         if now - self._fps_clock >= 1.0:
             self._fps, self._fps_clock, self._fps_frames = self._fps_frames / (now - self._fps_clock), now, 0
         answered = step.predictions
-        for face in answered:
-            if self._send(f"{self.base}/face/{face.id}", json.dumps(face.to_dict())):
-                self.stats.events += 1
-            else:
-                self.stats.dropped += 1
-        if not step.faces or answered:  # faces whose windows are still filling say nothing yet
-            self._pending = (len(step.faces), dominant([f.label for f in answered]))
-        if self._pending != self._last_state and (now - self._state_sent) * 1000 >= self.config.state_every_ms:
-            self._send_state(now)
+        pending = None  # faces whose windows are still filling say nothing yet
+        if not step.faces or answered:
+            pending = (len(step.faces), dominant([f.label for f in answered]))
+        try:
+            self._queue.put_nowait((answered, pending, self._fps))
+        except queue.Full:
+            self.stats.dropped += len(answered)
         if self.keep_timings:
             self.stats.publish_ms.append((time.perf_counter_ns() - began) / 1e6)
+
+    def _work(self) -> None:
+        """The sending thread: serialises each frame's faces and hands them to paho-mqtt (which only queues)."""
+        while (item := self._queue.get()) is not None:
+            answered, pending, fps = item
+            for face in answered:
+                if self._send(f"{self.base}/face/{face.id}", json.dumps(face.to_dict())):
+                    self.stats.events += 1
+                else:
+                    self.stats.dropped += 1
+            self._fps = fps
+            if pending is not None:
+                self._pending = pending
+            if self._pending != self._last_state and (time.monotonic() - self._state_sent) * 1000 >= (
+                self.config.state_every_ms
+            ):
+                self._send_state(time.monotonic())
 
     def _send_state(self, now: float) -> None:
         faces, label = self._pending
@@ -266,6 +288,8 @@ class Publisher:
     def close(self, seconds: float = 2.0) -> None:
         """Say offline (retained) and disconnect, waiting at most `seconds` for what is queued."""
         self._closing = True
+        self._queue.put(None)  # after what is queued: the sender finishes it, then stops
+        self._sender.join(seconds)
         if self._pending != self._last_state:  # the last change, held back by the rate limit
             self._send_state(time.monotonic())
         if self._connected.is_set():

@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -109,7 +109,7 @@ class Face:
     latency_ms: dict[str, float]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # every field, in order; shallow (asdict's deep copy costs a camera frame rate)
 
 
 def no_face(frame: Frame, detect_ms: float) -> Face:

@@ -4,7 +4,7 @@ import dataclasses
 import importlib.metadata
 import inspect
 import json
-import tomllib
+import re
 from pathlib import Path
 
 import cv2
@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import fer_edge
 from fer_edge import Face, FerEdgeError, Recognizer
+from fer_edge.boxes import iou
 from fer_edge.cli import app
 from fer_edge.errors import InputSpecError, UsageError
 
@@ -45,7 +46,7 @@ def test_public_surface_is_what_all_names():
 
 
 def test_version_is_the_one_in_pyproject():
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    declared = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert fer_edge.__version__ == declared == importlib.metadata.version("fer-edge")
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"fer-edge {declared}"
@@ -61,22 +62,16 @@ def test_a_photo_path_and_its_bgr_rgb_and_gray_arrays_give_the_same_faces(recogn
     assert abs(sum(face.probabilities.values()) - 1) < 0.05
     x, y, w, h = face.box
     assert 180 < x + w / 2 < 270 and 80 < y + h / 2 < 170, "the box is on her face"
-    as_arrays = [
-        recognizer.analyze(image),
-        recognizer.analyze(np.ascontiguousarray(image[..., ::-1]), rgb=True),
-        recognizer.analyze(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)),
-    ]
-    for faces in as_arrays:
-        assert [(f.label, f.box) for f in faces] == [(face.label, face.box)]
-        assert faces[0].probabilities == pytest.approx(face.probabilities, abs=0.02)
-
-
-def test_rgb_matters_for_a_colour_array(recognizer):
-    image = face_photo()
-    swapped = recognizer.analyze(np.ascontiguousarray(image[..., ::-1]))  # RGB passed as if it were BGR
-    right = recognizer.analyze(image)
-    assert swapped and right  # both still find the face; gray conversion weighs the channels differently
-    assert swapped[0].probabilities != right[0].probabilities
+    bgr = recognizer.analyze(image)
+    rgb = recognizer.analyze(np.ascontiguousarray(image[..., ::-1]), rgb=True)
+    assert (
+        [(f.label, f.box, f.probabilities) for f in rgb]
+        == [(f.label, f.box, f.probabilities) for f in bgr]
+        == [(face.label, face.box, face.probabilities)]
+    ), "a colour array is the file"
+    [gray] = recognizer.analyze(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))  # the detector sees less: a nearby box
+    assert gray.label == face.label and iou(gray.box, face.box) > 0.8
+    assert gray.probabilities == pytest.approx(face.probabilities, abs=0.05)
 
 
 def test_no_face_is_an_empty_list_not_a_guess(recognizer):
