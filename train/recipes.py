@@ -132,13 +132,10 @@ RECIPES: dict[str, Recipe] = {
     # val_accuracy on its test split; here the plateau watches a validation part carved from training
     # data when there is one, else training accuracy, so the held-out split steers nothing.
     "seed": SEED,
-    # The seed plus the ingredients that raised accuracy in benchmarks/recipe_ablation.py (subject-independent
-    # 3-fold CV inside the seed split's training part, width 0.25; the held-out split chose nothing):
-    # augmentation identical on the 3 frames, two augmented passes per epoch, label smoothing, class weights
-    # for the small classes (fear, sadness), 200 epochs (+4 points) and CK+48's contempt and disgust sequences as
-    # auxiliary outputs (+3.3 and +5.7 points on two assignments of the inner folds). Weight EMA (-8 points), mixup
-    # (-8 points), a third pass, a cosine schedule and weight decay (-0.6 points) were tried and are not here
-    # (README: Training).
+    # The seed plus each ingredient that raised accuracy in CV inside the training part
+    # (benchmarks/recipe_ablation.py): CK+48 is small and its small classes (fear, sadness) are the whole gap, so
+    # more augmented passes, softer targets, class weights and the auxiliary classes' faces. What was tried and
+    # left out, with the numbers: docs/lab/commands.md.
     "edge": replace(
         SEED,
         name="edge",
@@ -152,7 +149,7 @@ RECIPES: dict[str, Recipe] = {
     # Faces in the wild (FER2013) as well as CK+48's sequences, with neutral: stage 1 trains the per-frame CNN on
     # the stills alone (train/pretrain.py, bfloat16); stage 2 trains the whole CNN-BiLSTM from that encoder on CK+48's
     # training sequences (twice per epoch, augmented as in edge, contempt and disgust auxiliary) mixed with stills
-    # drawn afresh each epoch as static sequences, Nadam on a cosine schedule (docs/training.md: wild).
+    # drawn afresh each epoch as static sequences, Nadam on a cosine schedule (docs/wild.md).
     "wild": replace(
         SEED,
         name="wild",
@@ -168,7 +165,7 @@ RECIPES: dict[str, Recipe] = {
         stills_classes=("neutral",),
         stills_per_epoch=2000,
         pretrain_epochs=50,
-        pretrain_dropout=0.5,  # stage 1 underfit with the full pool dropouts (docs/wild.md, second candidate)
+        pretrain_dropout=0.5,  # stage 1 underfits with the full pool dropouts (docs/lab/commands.md)
         precision="mixed_bfloat16",
     ),
 }
