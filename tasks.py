@@ -43,11 +43,11 @@ MAIN_RECIPE = "edge"
 # `main` shows the pipeline, not the best model: the main recipe at a quarter width for a few minutes of training.
 QUICK = ["--recipe", MAIN_RECIPE, "--width", "0.25", "--epochs", "40"]
 
-# The runs of the README's bench table (trained with their RESULT_RUNS arguments), all with the main recipe as it was
+# The runs of the bench table in docs/guide.md (trained with their RESULT_RUNS arguments), all with the main recipe as it was
 # before it took auxiliary classes, on the seed 70/30 split.
 BENCH_RUNS = ("runs/edge200-w1", "runs/edge200-w0.5", "runs/edge200-w0.25")
 
-# Each run of the README's results table: (run folder, arguments). `edge` runs made before the recipe took auxiliary
+# Each run of the training results table in docs/guide.md: (run folder, arguments). `edge` runs made before the recipe took auxiliary
 # classes name that (--auxiliary-classes none), so that they are reproduced as they were.
 NO_AUX = ["--auxiliary-classes", "none"]
 RESULT_RUNS = [
@@ -181,41 +181,39 @@ def test() -> None:
 def wild() -> None:
     """The shipped default's runs (docs/wild.md): the recipe, five more stage-1 cycles, int8, the table."""
     setup()
-    # the wild recipe as it stands (the default shipped until 2026-12-01 07:00), the comparison row
+    # each earlier default is remade on the way (their history: docs/lab/default-models.md); first the recipe alone
     previous, first_stage = "runs/wild-w0.5-e50d0.5", "runs/stills-w0.5-e50-d0.5"
     recipe = ["--recipe", "wild", "--width", "0.5", "--data", DATA, "--stills", STILLS]
     fer_edge("train", *recipe, "--out", previous, "--force")
     fer_edge("export", previous, "--int8", "--data", DATA, "--out", "bundles/wild-w0.5-e50d0.5", "--force")
-    # shipped 2026-12-01 07:00-12:40: stage 1 continued for 30 epochs at a quarter of the pool dropouts, stage 2
+    # second: stage 1 continued for 30 epochs at a quarter of the pool dropouts, stage 2
     second_run, second = "runs/wild-w0.5-then30", "bundles/wild-w0.5-then30"
     cycle = ["--pretrain-epochs", "30", "--pretrain-dropout", "0.25", "--pretrain-lr", "1e-3"]  # each later cycle
     second_cycle = ["--pretrain-from", first_stage, *cycle, "--encoder", "runs/stills-w0.5-e50d0.5-then30d0.25"]
     fer_edge("train", *recipe, *second_cycle, "--out", second_run, "--force")
     fer_edge("export", second_run, "--int8", "--data", DATA, "--out", second, "--force")
-    # shipped 12:40 to 2026-12-02 01:05 (re-exported with the ELU floor at 15:05, with the range-top search at 17:30,
-    # its tops on the whole-window file too at 18:50): a third cycle from that bundle's encoder (recovered from int8),
-    # stage 2, 2,000 calibration stills, tops searched on 4,000 more
+    # third: a cycle from that bundle's encoder (recovered from int8), stage 2; exported with 2,000 calibration
+    # stills and the encoder's range tops searched on 4,000 more
     third_run, third = "runs/wild-w0.5-then30x2", "bundles/wild-w0.5-then30x2"
     third_cycle = ["--pretrain-from", second, *cycle, "--encoder", "runs/stills-w0.5-then30-then30d0.25"]
     fer_edge("train", *recipe, *third_cycle, "--out", third_run, "--force")
     tuned = ["--calib-stills", "2000", "--tune-stills", "4000"]
     fer_edge("export", third_run, "--int8", "--data", DATA, *tuned, "--out", third, "--force")
-    # shipped 2026-12-02 01:05-03:50: a fourth cycle from the third's stage 1, with mixup, then stage 2
+    # fourth: a cycle from the third's stage 1, with mixup, then stage 2
     fourth_run, fourth = "runs/wild-w0.5-then30x3-mix0.2", "bundles/wild-w0.5-then30x3-mix0.2"
     mixup_cycle = [*cycle, "--pretrain-mixup", "0.2"]
     fourth_cycle = ["--pretrain-from", "runs/stills-w0.5-then30-then30d0.25", *mixup_cycle]
     fourth_cycle += ["--encoder", "runs/stills-w0.5-then30x3-mix0.2"]
     fer_edge("train", *recipe, *fourth_cycle, "--out", fourth_run, "--force")
     fer_edge("export", fourth_run, "--int8", "--data", DATA, *tuned, "--out", fourth, "--force")
-    # shipped since 2026-12-02 03:50: a fifth cycle like the fourth, from its stage 1, then stage 2
+    # fifth: a cycle like the fourth, from its stage 1, then stage 2
     fifth_run, fifth = "runs/wild-w0.5-then30x4-mix0.2", "bundles/wild-w0.5-then30x4-mix0.2"
     fifth_cycle = ["--pretrain-from", "runs/stills-w0.5-then30x3-mix0.2", *mixup_cycle]
     fifth_cycle += ["--encoder", "runs/stills-w0.5-then30x4-mix0.2"]
     fer_edge("train", *recipe, *fifth_cycle, "--out", fifth_run, "--force")
     fer_edge("export", fifth_run, "--int8", "--data", DATA, *tuned, "--out", fifth, "--force")
-    # shipped since 2026-12-03: a sixth cycle from that bundle's encoder (recovered from int8) with sensor noise, then
-    # stage 2 without the noise on 8,000 stills per epoch, exported with every other frame mirrored (docs/wild.md: the
-    # seventeenth candidate's stage 1, the twenty-first candidate's stage 2, the twenty-sixth candidate)
+    # the shipped model: a cycle from that bundle's encoder (recovered from int8) with sensor noise, then stage 2
+    # without the noise on 8,000 stills per epoch, exported with every other frame mirrored
     sixth_run, sixth = "runs/wild-w0.5-from-default-n0.05-s8000", "bundles/wild-w0.5-from-default-n0.05-s8000-mirror"
     noisy_cycle = ["--pretrain-from", fifth, *mixup_cycle, "--pretrain-noise", "0.05"]
     sixth_stage = [*noisy_cycle, "--encoder", "runs/stills-w0.5-from-default-n0.05", "--stills-per-epoch", "8000"]

@@ -140,7 +140,7 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    """The README's ablation table: one row per variant, in the order run."""
+    """The recipe ablation table (docs/guide.md): one row per variant, in the order run."""
     lines = [
         "| variant | inner-fold accuracy | folds | pooled | macro F1 | minutes |",
         "|---|---|---|---:|---:|---:|",
