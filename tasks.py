@@ -43,12 +43,12 @@ MAIN_RECIPE = "edge"
 # `main` shows the pipeline, not the best model: the main recipe at a quarter width for a few minutes of training.
 QUICK = ["--recipe", MAIN_RECIPE, "--width", "0.25", "--epochs", "40"]
 
-# The runs of the bench table in docs/guide.md (trained with their RESULT_RUNS arguments), all with the main recipe as it was
-# before it took auxiliary classes, on the seed 70/30 split.
+# The runs of the bench table in docs/guide.md (trained with their RESULT_RUNS arguments), all with the main
+# recipe as it was before it took auxiliary classes, on the seed 70/30 split.
 BENCH_RUNS = ("runs/edge200-w1", "runs/edge200-w0.5", "runs/edge200-w0.25")
 
-# Each run of the training results table in docs/guide.md: (run folder, arguments). `edge` runs made before the recipe took auxiliary
-# classes name that (--auxiliary-classes none), so that they are reproduced as they were.
+# Each run of the training results table in docs/guide.md: (run folder, arguments). `edge` runs made before the
+# recipe took auxiliary classes name that (--auxiliary-classes none), so that they are reproduced as they were.
 NO_AUX = ["--auxiliary-classes", "none"]
 RESULT_RUNS = [
     ("runs/seed-w1", ["--recipe", "seed", "--width", "1"]),

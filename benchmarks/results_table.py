@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the training results table (docs/guide.md) from training run folders (metrics.json, or summary.json for --cv runs).
+"""Print the training results table (docs/guide.md) from run folders (metrics.json, or summary.json for --cv runs).
 
 python benchmarks/results_table.py runs/seed-w1 runs/edge-w1 runs/edge-w0.25-cv5 runs/seed-w0.25-cv5
 """
