@@ -353,3 +353,18 @@ def test_watch_shows_two_cameras_from_two_publishing_processes(broker, tmp_path)
     rows = [line for line in watched.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == ["east", "west"]
     assert all("online" in row for row in rows)
+
+
+@needs_broker
+def test_serve_publishes_the_same_events(broker, tmp_path):
+    listener = Listener(broker.port, "fleet/stage/#")
+    clip = write_clip(tmp_path / "clip.avi")
+    command = ["serve", "--source", str(clip), "--no-detect", "--port", "0", "--exit-at-end", "--no-realtime"]
+    done = subprocess.run(
+        [*CLI, *command, "--mqtt", broker.url, "--camera", "stage"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    events = listener.wait_for("fleet/stage/face/", 4)
+    listener.close()
+    assert len(events) == 4 and {json.loads(m[1])["kind"] for m in events} == {"window"}
+    assert [m[1] for m in listener.where("fleet/stage/status")][-1] == b"offline"
