@@ -32,7 +32,7 @@ from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
 from fer_edge.preprocess import preprocess_frame
 from fer_edge.sources import Frame, SourceStats, is_image_source, open_source
-from fer_edge.tracking import Tracker
+from fer_edge.tracking import LOST_AFTER, Tracker
 
 STAGES = ("detect", "preprocess", "inference")
 KEPT_SAMPLES = 10_000  # per stage: the summary's percentiles cover the last 10,000 frames; memory stays bounded
@@ -56,7 +56,7 @@ class RunConfig:
     margin: float | None = None  # grow the face box by this share per side; None: the detector's CROP_RULES
     level: bool | None = None  # turn each face so its eyes are level (BlazeFace); None: the detector's CROP_RULES
     lift: float | None = None  # move the face box up by this share of its height; None: the detector's CROP_RULES
-    lost_after: int = 15  # detections without a face before its window (and id) ends (1 s at 15 frames/s)
+    lost_after: int = LOST_AFTER  # detections without a face before its window (and id) ends
     smoothing: float = 0.0  # exponential moving average weight of the past; 0 = off
     min_confidence: float = 0.0  # below this the label is "uncertain"
     max_failures: int = 10  # failed camera reads in a row before giving up (or reconnecting)
