@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.atomic import atomic_write_text
-from fer_edge.dataset import DEFAULT_DATA, load_sequences
+from fer_edge.dataset import load_sequences
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="+", type=Path, help="ablation variant folders holding fold_1, fold_2, ...")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", required=True, help="The CK+48 folder.")
     parser.add_argument("--out", type=Path, default=Path("reports/flip_averaging.json"))
     args = parser.parse_args()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.atomic import atomic_write_text
-from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, load_sequences
+from fer_edge.dataset import DEFAULT_CLASSES, load_sequences
 from fer_edge.split import seed_split, subject_folds
 from fer_edge.train.recipes import RECIPES, Recipe
 
@@ -76,7 +76,7 @@ VARIANTS: dict[str, Recipe] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", required=True, help="The CK+48 folder.")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42, help="the seed split's seed (the outer held-out stays out)")

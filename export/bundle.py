@@ -14,7 +14,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.backends import open_model
-from fer_edge.dataset import DEFAULT_DATA, Sequences, load_sequences
+from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.errors import CalibrationError, DatasetError, UsageError
 from fer_edge.export.calibration import calibration_set
 from fer_edge.export.convert import (
@@ -61,7 +61,7 @@ class ExportConfig:
     int8: bool = False
     formats: tuple[str, ...] = FORMATS
     calib_size: int | None = None  # None: every training sequence
-    data: str = str(DEFAULT_DATA)
+    data: str | None = None  # the CK+48 folder; None: the one the run was trained on (its config.json)
     int8_io: bool = True  # False keeps float input/output tensors on int8 TFLite models
     min_agreement: float = 0.97
     tie_margin: float = 0.05  # flips where the float model's two classes were closer than this are not counted
@@ -199,6 +199,14 @@ def describe(
     )
 
 
+def recorded_data(run: TrainedRun) -> str:
+    """The dataset the run was trained on, as its config.json recorded it, if it is still there."""
+    recorded = run.config.get("config", {}).get("data")
+    if not recorded or not Path(recorded).is_dir():
+        raise UsageError(f"pass --data PATH, the CK+48 folder {run.directory} was trained on (or set FER_EDGE_DATA)")
+    return recorded
+
+
 def load_matching_data(run: TrainedRun, data_path: str) -> Sequences:
     """The run's sequences; labels index the model's classes (the sequence classes come first)."""
     data = load_sequences(Path(data_path), tuple(run.config.get("sequence_classes", run.classes)))
@@ -310,7 +318,7 @@ def export_bundle(config: ExportConfig, log: Log = print) -> Manifest:
     run = load_run(Path(config.run))
     train = training_stills(run, config, log)
     prior = shift_prior(run, config, train, log)
-    data = load_matching_data(run, config.data)
+    data = load_matching_data(run, config.data or recorded_data(run))
     test = data.select(run.split.test)
     mirror = run_mirrors(run) if config.mirror_odd_frames is None else config.mirror_odd_frames
     if mirror:  # verified as the runtime will run them

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -14,21 +13,8 @@ from fer_edge.errors import UsageError
 from fer_edge.export.ranges import ELU_FLOOR  # numpy only: --help works without TensorFlow
 
 
-def recorded_data(run: Path) -> Path:
-    """The dataset the run was trained on, as its config.json recorded it."""
-    try:
-        recorded = json.loads((run / "config.json").read_text()).get("data")
-    except (OSError, ValueError):
-        recorded = None
-    if not recorded or not Path(recorded).is_dir():
-        raise UsageError(f"pass --data PATH, the CK+48 folder {run} was trained on (or set FER_EDGE_DATA)")
-    return Path(recorded)
-
-
 def int_list(spec: str, option: str) -> tuple[int, ...]:
     """'7,8' -> (7, 8); a clear error for anything else."""
-    from fer_edge.errors import UsageError
-
     try:
         return tuple(int(item) for item in spec.split(","))
     except ValueError:
@@ -121,7 +107,6 @@ def export(
         raise UsageError(f"{run}: .h5 models are never loaded (legacy format, not covered by Keras safe mode)")
     if not run.is_dir():
         raise UsageError(f"run folder {run} does not exist; pass the --out folder of fer-edge train")
-    data = data or recorded_data(run)
     from fer_edge.export.bundle import ExportConfig, export_bundle
 
     config = ExportConfig(
@@ -130,7 +115,7 @@ def export(
         int8=int8,
         formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         calib_size=calib_size,
-        data=str(data),
+        data=str(data) if data else None,
         int8_io=io == "int8",
         min_agreement=min_agreement,
         tie_margin=tie_margin,
