@@ -612,3 +612,18 @@ def test_a_run_trained_with_the_mirror_rule_exports_with_it_unless_told_not_to(t
     dropped = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "dropped"), "--no-mirror-odd-frames"])
     assert dropped.exit_code == 0, dropped.output
     assert "mirror_odd_frames" not in read_manifest(tmp_path / "dropped").preprocess
+
+
+def test_without_data_export_reads_the_runs_dataset_or_says_what_to_pass(bundle, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.delenv("FER_EDGE_DATA", raising=False)
+    _, run, _, _ = bundle
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    record = json.loads((moved / "config.json").read_text())
+    record["config"]["data"] = str(tmp_path / "gone")  # the dataset is no longer where the run was trained
+    (moved / "config.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(app, ["export", str(moved), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "pass --data PATH" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "b").exists()
