@@ -209,6 +209,7 @@ class Step:
 class FaceState:
     window: FaceWindow
     smoothed: np.ndarray | None = None
+    last_frame: int = 0  # the stream's frame in which this face was last seen
 
 
 def load_model(config: RunConfig) -> EmotionModel:
@@ -319,9 +320,15 @@ def process(
                 stats.tracked += 1
             else:
                 if face not in faces:
-                    faces[face] = FaceState(FaceWindow(model))
+                    faces[face] = FaceState(FaceWindow(model), last_frame=frame.index)
                     stats.tracked += 1
                 state = faces[face]
+                # a face missed for a whole window's span keeps its id, but its old crops are another moment
+                if frame.index - state.last_frame >= model.sequence_length and state.window.items:
+                    state.window.reset()
+                    state.smoothed = None
+                    stats.resets += 1
+                state.last_frame = frame.index
                 probabilities = state.window.push(crop_)
             t4 = time.perf_counter_ns()
             stats.faces += 1

@@ -103,7 +103,7 @@ def test_the_cli_trains_on_auxiliary_classes_that_have_a_folder_and_says_which_i
 
 
 def test_auxiliary_classes_none_overrides_the_recipe(monkeypatch):
-    from fer_edge.cli import parse_auxiliary
+    from fer_edge.cli.train import parse_auxiliary
     from fer_edge.train.recipes import get_recipe
 
     monkeypatch.setitem(RECIPES, "with_them", replace(RECIPES["edge"], auxiliary_classes=("contempt", "disgust")))

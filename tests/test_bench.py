@@ -149,7 +149,8 @@ def test_a_damaged_artifact_stays_in_the_table_marked_failed(bench_report):
 def test_bench_refuses_a_missing_bundle_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["bench", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
-    assert result.output.startswith("error: bundle folder") and "Traceback" not in result.output
+    assert result.output.startswith("error: ") and "nothing does not exist" in result.output
+    assert "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
 
 

@@ -137,3 +137,38 @@ def test_run_says_when_a_photo_has_no_face_and_writes_a_countable_record(tmp_pat
     assert len(none) == 1 and none[0]["image"] == "wall.png" and none[0]["id"] is None and none[0]["box"] is None
     assert set(none[0]) == {f.name for f in dataclasses.fields(Face)}
     assert [r["image"] for r in records if r["kind"] == "still"] == ["face.png"]
+
+
+class ScriptedDetector:
+    """Finds one face at a fixed box in the frames listed, none elsewhere (calls counted as frames)."""
+
+    def __init__(self, present: set[int], box=(40, 30, 80, 80)):
+        self.present, self.box, self.calls = present, box, 0
+
+    def detect(self, image):
+        from fer_edge.boxes import Detection
+
+        found = [Detection(self.box, 0.9)] if self.calls in self.present else []
+        self.calls += 1
+        return found
+
+
+@pytest.mark.parametrize(
+    "present, answered",
+    [
+        (set(range(10)), list(range(2, 10))),  # a window from the third frame on
+        ({0, 1, 2, 3, 5, 6, 7}, [2, 3, 5, 6, 7]),  # missed once: the window goes on
+        ({0, 1, 2, 3, 7, 8, 9}, [2, 3, 9]),  # missed for a window's span: same id, a new window
+    ],
+)
+def test_a_missed_face_keeps_its_id_and_its_window_only_across_a_short_gap(recognizer, present, answered):
+    from fer_edge.run import RunStats, process
+    from fer_edge.sources import Frame
+
+    rng = np.random.default_rng(0)
+    frames = (Frame(rng.integers(0, 256, (160, 200), np.uint8), i, i / 15) for i in range(10))
+    config = dataclasses.replace(recognizer.config, margin=0.0, level=False, lift=0.0)
+    steps = list(process(frames, config, recognizer.model, ScriptedDetector(present), stills=False, stats=RunStats()))
+    faces = [face for step in steps for face in step.predictions]
+    assert [f.frame for f in faces] == answered
+    assert {f.id for f in faces} == {1}

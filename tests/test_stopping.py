@@ -55,7 +55,7 @@ def test_an_error_that_a_stop_request_turned_into_is_reported_as_the_interruptio
     import typer
     from typer.testing import CliRunner
 
-    from fer_edge.cli import friendly_errors
+    from fer_edge.cli.app import friendly_errors
 
     app = typer.Typer()
 
@@ -74,7 +74,7 @@ def test_without_a_stop_request_an_unexpected_error_is_not_called_an_interruptio
     import typer
     from typer.testing import CliRunner
 
-    from fer_edge.cli import friendly_errors
+    from fer_edge.cli.app import friendly_errors
 
     app = typer.Typer()
 

@@ -1,0 +1,5 @@
+"""`python -m fer_edge.cli`: the fer-edge command without its console script."""
+
+from fer_edge.cli import main
+
+main()
