@@ -104,9 +104,15 @@ def test_the_cli_trains_on_auxiliary_classes_that_have_a_folder_and_says_which_i
 
 def test_auxiliary_classes_none_overrides_the_recipe(monkeypatch):
     from fer_edge.cli.train import parse_auxiliary
+    from fer_edge.train.config import TrainConfig, recipe_overrides
     from fer_edge.train.recipes import get_recipe
 
     monkeypatch.setitem(RECIPES, "with_them", replace(RECIPES["edge"], auxiliary_classes=("contempt", "disgust")))
-    assert get_recipe("with_them", auxiliary_classes=parse_auxiliary("none")).auxiliary_classes == ()
-    assert get_recipe("with_them", auxiliary_classes=parse_auxiliary(None)).auxiliary_classes == ("contempt", "disgust")
-    assert get_recipe("edge", auxiliary_classes=parse_auxiliary(" disgust ")).auxiliary_classes == ("disgust",)
+
+    def auxiliary(recipe: str, spec: str | None) -> tuple[str, ...]:
+        config = TrainConfig(recipe=recipe, auxiliary_classes=parse_auxiliary(spec))
+        return get_recipe(recipe, **recipe_overrides(config)).auxiliary_classes
+
+    assert auxiliary("with_them", "none") == ()
+    assert auxiliary("with_them", None) == ("contempt", "disgust")
+    assert auxiliary("edge", " disgust ") == ("disgust",)
