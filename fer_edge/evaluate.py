@@ -189,11 +189,12 @@ def _face_crop_folder(files: list, detector: Callable[[], Detector], log: Log) -
     sample = []
     for file in files[:: max(1, len(files) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]:
         try:
-            gray = preprocess_gray(read_image(file.path))
+            frame = as_frame(read_image(file.path))
         except FerEdgeError:
             continue
+        gray = preprocess_gray(frame)
         if max(gray.shape) > SPEC.size:
-            found = detector().detect(gray)
+            found = detector().detect(frame)
             sample.append(bool(found) and fills_picture(found[0], gray.shape))
     crops = 2 * sum(sample) > len(sample)
     if crops:
@@ -211,14 +212,14 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
     windows, crops, labels, ids, skipped, no_face = [], [], [], [], [], Counter()
     for file in progress(files, f"reading {root.name}"):
         try:
-            image = read_image(file.path)
-            gray = preprocess_gray(image)
+            frame = as_frame(read_image(file.path))
+            gray = preprocess_gray(frame)
         except FerEdgeError as error:
             skipped.append(str(error))
             continue
         as_crop = whole or (config.faces == "auto" and max(gray.shape) <= SPEC.size)
         if not as_crop:
-            found = detector().detect(gray)
+            found = detector().detect(frame)  # colour where there is colour, as the runtime's detector sees it
             if not found:
                 no_face[file.label] += 1
                 continue
@@ -239,17 +240,23 @@ def _load_still_photos(root: Path, config: EvalConfig, log: Log) -> Faces:
     return Faces(static_sequences(np.stack(windows)), crops, labels, ids, "stills", no_face, skipped, whole)
 
 
-def preprocess_gray(image: np.ndarray) -> np.ndarray:
-    """Any decoded image -> (H, W) uint8 grayscale at its own size, as the runtime's frames reach the detector."""
-    from fer_edge.run import to_gray
-
+def as_frame(image: np.ndarray) -> np.ndarray:
+    """Any decoded image -> an 8-bit frame as a camera gives the runtime: (H, W) gray, or BGR(A) where there is
+    colour (the detector finds more faces in colour)."""
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         image = np.round(np.clip(np.nan_to_num(image.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
-    return to_gray(image)
+    return image
+
+
+def preprocess_gray(image: np.ndarray) -> np.ndarray:
+    """Any decoded image -> (H, W) uint8 grayscale at its own size, what the runtime crops faces from."""
+    from fer_edge.run import to_gray
+
+    return to_gray(as_frame(image))
 
 
 def score(

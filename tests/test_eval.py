@@ -269,3 +269,33 @@ def test_ferplus_labels_replace_the_folders_and_faces_without_a_majority_are_not
         evaluate(EvalConfig(bundle, str(root), labels="ferplus"), lines.append)
     result = eval_cli("default", "--data", root, "--labels", "ferplus")
     assert result.exit_code == 2 and "no ferplus.csv in" in result.output and "Traceback" not in result.output
+
+
+def test_colour_photos_go_to_the_detector_in_colour_as_the_runtime_sees_them(tmp_path):
+    """The runtime's detector sees the camera's colour frame; eval's does too, so it finds the same faces."""
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the dev extra) is not installed")
+    from fer_edge.blazeface import BlazeFace
+    from fer_edge.default_model import DEFAULT_BUNDLE
+    from fer_edge.evaluate import EvalConfig, evaluate
+
+    photo = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    detector = BlazeFace()
+
+    def far(side: int) -> np.ndarray:  # her photo shrunk to `side` pixels on a 640x480 frame
+        frame = np.full((480, 640, 3), 120, np.uint8)
+        frame[100 : 100 + side, 100 : 100 + side] = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        return frame
+
+    # a size at which the detector finds her face in colour but not in gray (about 30 px)
+    sizes = [
+        s
+        for s in range(120, 260, 4)
+        if detector.detect(far(s)) and not detector.detect(far(s).mean(2).astype(np.uint8))
+    ]
+    if not sizes:
+        pytest.skip("no size at which colour finds the face and gray does not")
+    (tmp_path / "happy").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / "near.png"), photo)
+    cv2.imwrite(str(tmp_path / "happy" / "far.png"), far(sizes[0]))
+    results = evaluate(EvalConfig(bundle=str(DEFAULT_BUNDLE), data=str(tmp_path), faces="detect"), log=lambda _: None)
+    assert results["data"]["faces"] == 2 and results["data"]["no_face"] == {}
