@@ -16,7 +16,6 @@ from fer_edge.preprocess import SPEC, preprocess_frame
 DEFAULT_CLASSES: tuple[str, ...] = ("happy", "surprise", "anger", "sadness", "fear")
 ALL_CLASSES: tuple[str, ...] = DEFAULT_CLASSES + ("contempt", "disgust")
 SEQUENCE_LENGTH = 3
-DEFAULT_DATA = Path("../shared/data/CK+48")
 FILE_PATTERN = re.compile(r"^S(\d+)_(\d+)_(\d+)\.(png|jpe?g|bmp|tiff?)$", re.IGNORECASE)
 MISSING_HINT = (
     "CK+48 (48x48 faces from the Extended Cohn-Kanade dataset, Lucey et al. 2010, research-only licence) "

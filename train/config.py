@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_edge.atomic import check_output_dir
-from fer_edge.dataset import DEFAULT_CLASSES, DEFAULT_DATA, scan
+from fer_edge.dataset import DEFAULT_CLASSES, scan
 from fer_edge.errors import UsageError
 from fer_edge.train.augment import Jitter
 from fer_edge.train.recipes import Recipe, get_recipe
@@ -51,7 +51,7 @@ class TrainConfig:
     """Every setting of a run; saved as config.json beside the model. Each knob is declared here once, with its
     --help line; `fer-edge train` offers every field that has one (the rest have their own option shapes)."""
 
-    data: str = str(DEFAULT_DATA)
+    data: str = ""  # the CK+48 folder; fer-edge train asks for it (--data or FER_EDGE_DATA)
     out: str = "runs/seed"
     recipe: str = "seed"
     classes: tuple[str, ...] = DEFAULT_CLASSES
@@ -189,6 +189,8 @@ def check_train_inputs(config: TrainConfig) -> Recipe:
     if given and not recipe.uses_stills:
         raise UsageError(f"{', '.join(given)}: for recipes that train on stills (wild), not {recipe.name}")
     check_output_dir(Path(config.out), config.force)
+    if not config.data:
+        raise UsageError("pass --data PATH, the CK+48 folder (one sub-folder per emotion), or set FER_EDGE_DATA")
     scan(Path(config.data), config.classes + auxiliary_in_data(config, recipe)[0])
     check_stills_inputs(config, recipe)
     return recipe
