@@ -215,3 +215,22 @@ def test_opencv_and_ffmpeg_stay_quiet_on_a_corrupt_video_and_a_missing_camera(tm
         assert done.returncode != 0
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+
+
+def test_train_takes_the_shipped_model_by_name_as_teacher_and_stage_1_start(synthetic_ck48, tmp_path, monkeypatch):
+    import fer_edge.train.config
+    from fer_edge.default_model import DEFAULT_BUNDLE
+    from fer_edge.errors import UsageError
+
+    seen = []
+
+    def capture(config):
+        seen.append(config)
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(fer_edge.train.config, "check_train_inputs", capture)
+    result = invoke(
+        "train", "--data", synthetic_ck48, "--recipe", "wild", "--teacher", "default", "--pretrain-from", "default"
+    )
+    assert result.exit_code == 2 and "stop here" in result.output
+    assert seen[0].teacher == seen[0].pretrain_from == str(DEFAULT_BUNDLE)

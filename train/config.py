@@ -98,8 +98,8 @@ class TrainConfig:
     )
     pretrain_from: str | None = knob(
         None,
-        "A stage-1 folder, or a bundle (its int8 encoder recovered as float weights), whose encoder starts stage 1 "
-        "(continued training: another cosine cycle).",
+        "A stage-1 folder, or a bundle ('default': the shipped model; its int8 encoder recovered as float weights), "
+        "whose encoder starts stage 1 (continued training: another cosine cycle).",
         panel=WILD,
         stills=True,
         path=True,
@@ -117,7 +117,7 @@ class TrainConfig:
     )
     teacher: str | None = knob(
         None,
-        "A bundle (e.g. fer_edge/models/default) whose predictions on the training stills blend into their targets "
+        "A bundle ('default': the shipped model) whose predictions on the training stills blend into their targets "
         "in stage 2 (self-distillation).",
         panel=WILD,
         stills=True,

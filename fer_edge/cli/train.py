@@ -102,12 +102,16 @@ def train(
 ) -> None:
     """Train the CNN-BiLSTM on CK+48 sequences (and FER2013 stills: --recipe wild); writes a run folder with reports."""
     from fer_edge.dataset import resolve_classes
+    from fer_edge.default_model import DEFAULT_BUNDLE, DEFAULT_NAME
     from fer_edge.train.config import TrainConfig, check_train_inputs
 
     require_tensorflow("train")
     data = required_data(data)
     if out is None:
         out = Path("runs") / (f"{recipe.value}-w{knobs['width']:g}" + (f"-cv{knobs['cv']}" if knobs["cv"] else ""))
+    for name in ("pretrain_from", "teacher"):  # bundles: the shipped model by its name
+        if knobs.get(name) is not None and str(knobs[name]) == DEFAULT_NAME:
+            knobs[name] = str(DEFAULT_BUNDLE)
     config = TrainConfig(
         data=str(data),
         out=str(out),
