@@ -230,3 +230,19 @@ def test_detector_rows_on_real_faces_find_every_face_and_none_in_noise(real_ck48
     faces = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
     (row,) = [r for r in compare_detectors(faces, log=lambda _: None) if r["detector"] == "blazeface"]
     assert (row["faces_found"], row["face_frames"], row["false_faces"]) == (12, 12, 0)
+
+
+def test_detector_rows_are_plain_json_when_faces_are_found(monkeypatch):
+    """numpy booleans from the box overlap once made the counts numpy integers, which bench.json cannot hold."""
+    import fer_edge.bench.detectors as detectors
+    from fer_edge.boxes import Detection
+
+    class Finds:
+        def detect(self, frame):
+            return [Detection((10, 10, 50, 50), 0.9), Detection((300, 300, 40, 40), 0.8)]
+
+    monkeypatch.setattr(detectors, "open_detector", lambda name, threads: Finds())
+    frame = np.zeros((480, 640), np.uint8)
+    row = detectors.measure_detector("blazeface", 1, [(frame, (10, 10, 50, 50))], [frame])
+    assert (row["faces_found"], row["false_faces"]) == (1, 3)
+    json.dumps(row)
