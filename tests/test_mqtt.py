@@ -368,3 +368,17 @@ def test_serve_publishes_the_same_events(broker, tmp_path):
     listener.close()
     assert len(events) == 4 and {json.loads(m[1])["kind"] for m in events} == {"window"}
     assert [m[1] for m in listener.where("fleet/stage/status")][-1] == b"offline"
+
+
+@needs_broker
+def test_discovery_is_sent_again_when_home_assistant_comes_back(broker, tmp_path):
+    import paho.mqtt.publish
+
+    listener = Listener(broker.port, "homeassistant/sensor/fer_edge_den/#")
+    run = publishing_run(tmp_path, broker.url, "den", "--ha-discovery")
+    assert len(listener.wait_for("homeassistant/sensor/fer_edge_den/", 2)) == 2
+    paho.mqtt.publish.single("homeassistant/status", "online", hostname="127.0.0.1", port=broker.port)
+    again = listener.wait_for("homeassistant/sensor/fer_edge_den/", 4)
+    listener.close()
+    finish(run)
+    assert len(again) == 4, "Home Assistant restarted: both sensors announced again"
