@@ -382,3 +382,12 @@ def test_discovery_is_sent_again_when_home_assistant_comes_back(broker, tmp_path
     listener.close()
     finish(run)
     assert len(again) == 4, "Home Assistant restarted: both sensors announced again"
+
+
+def test_watch_without_a_broker_and_run_with_a_bad_url_are_one_line():
+    pytest.importorskip("paho.mqtt.client", reason="paho-mqtt (the mqtt extra) is not installed")
+    watched = CliRunner().invoke(app, ["watch", f"mqtt://127.0.0.1:{free_port()}/fleet", "--seconds", "1"])
+    assert watched.exit_code == 1 and watched.output.startswith("error: MQTT broker mqtt://127.0.0.1:")
+    assert "is not reachable" in watched.output and len(watched.output.strip().splitlines()) == 1
+    ran = CliRunner().invoke(app, ["run", "--source", "0", "--mqtt", "mqtt://host"])
+    assert ran.exit_code == 2 and "mqtt://host[:port]/prefix" in ran.output
