@@ -159,7 +159,7 @@ def test_run_and_serve_take_every_runtime_option_from_one_definition():
         )
 
 
-@pytest.mark.parametrize("name", ["run", "serve", "eval", "bench", "train", "export"])
+@pytest.mark.parametrize("name", ["run", "serve", "watch", "eval", "bench", "train", "export"])
 def test_help_fits_100_columns_without_cut_option_names(name, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     result = runner.invoke(app, [name, "--help"], terminal_width=100)
