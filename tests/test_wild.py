@@ -24,12 +24,10 @@ TINY_WILD = ["--width", "0.0625", "--epochs", "2", "--pretrain-epochs", "1", "--
 TINY_WILD += ["--batch-size", "8"]
 
 
-@pytest.mark.slow
-def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
-    import keras
-
-    import fer_edge.export.bundle as export_module
-
+@pytest.fixture(scope="module")
+def wild(tmp_path_factory) -> dict:
+    """A tiny wild run (stage 1 and stage 2) on synthetic CK+48 and stills, shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("wild")
     data = write_synthetic_ck48(tmp_path / "CK+48", classes=ALL_CLASSES)
     stills = write_synthetic_stills(tmp_path / "FER2013", per_class=8)
     run, encoder = tmp_path / "run", tmp_path / "stage1"
@@ -39,8 +37,36 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     framing += ["--lr", "2e-4"]  # stage 2's peak rate
     result = CliRunner().invoke(app, [*map(str, args), *TINY_WILD, *framing])
     assert result.exit_code == 0, result.output
-    assert "stage 1: training the per-frame CNN on stills" in result.output
-    assert "and 24 of 56 stills per epoch as static sequences" in result.output
+    return {"tmp": tmp_path, "data": data, "stills": stills, "run": run, "encoder": encoder, "args": args,
+            "output": result.output}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def wild_bundle(wild) -> dict:
+    """The run exported int8, with the training stills read once (counted) for calibration and the range tops."""
+    import fer_edge.export.bundle as export_module
+
+    reads = []
+    read = export_module.load_stills
+    bundle = wild["tmp"] / "bundle"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(export_module, "load_stills", lambda *a, **k: reads.append(a) or read(*a, **k))
+        exported = CliRunner().invoke(
+            app,
+            ["export", str(wild["run"]), "--int8", "--data", str(wild["data"]), "--out", str(bundle)]
+            + ["--min-agreement", "0", "--calib-stills", "24", "--tune-stills", "48"],
+        )
+    assert exported.exit_code == 0, exported.output
+    return {"bundle": bundle, "output": exported.output, "reads": reads}
+
+
+@pytest.mark.slow
+def test_wild_trains_stage_one_on_stills_then_the_whole_model_with_neutral(wild):
+    import keras
+
+    run, encoder = wild["run"], wild["encoder"]
+    assert "stage 1: training the per-frame CNN on stills" in wild["output"]
+    assert "and 24 of 56 stills per epoch as static sequences" in wild["output"]
     pretrain = json.loads((encoder / "pretrain.json").read_text())
     assert pretrain["train_stills"] == 56 and pretrain["val_stills"] == 28 and pretrain["config"]["epochs"] == 1
     assert pretrain["augmentation"]["scale"] == 0.2 and pretrain["augmentation"]["shift"] == 0.1
@@ -61,41 +87,44 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     assert len(history["stills_val_accuracy_all"]) == 2
     assert history["learning_rate"][0] == pytest.approx(2e-4, rel=1e-5)  # the cosine starts at --lr, not at 5e-4
 
-    # a second run reuses stage 1 instead of training it again; this one on windows with odd frames mirrored
-    run2 = tmp_path / "run2"
+
+@pytest.mark.slow
+def test_a_second_run_reuses_stage_one_and_scores_its_windows_mirrored(wild):
+    import keras
+
+    run2 = wild["tmp"] / "run2"
+    args = wild["args"]
     again = CliRunner().invoke(app, [*map(str, args[:-1]), str(run2), *TINY_WILD, "--mirror-odd-frames"])
     assert again.exit_code == 0 and "stage 1: reusing the encoder" in again.output
     assert json.loads((run2 / "config.json").read_text())["recipe"]["mirror_odd_frames"] is True
     held_out = np.load(run2 / "test_predictions.npz")  # scored as a bundle with the rule will show the sequences
-    sequences = load_sequences(data).select(read_split(run2 / "split.json").test)
+    sequences = load_sequences(wild["data"]).select(read_split(run2 / "split.json").test)
     mirrored = keras.saving.load_model(run2 / "model.keras", safe_mode=True)
     expected = mirrored.predict(mirror_windows(sequences.frames), verbose=0)
     np.testing.assert_allclose(held_out["probabilities"], expected, atol=1e-5)
     assert not np.allclose(mirrored.predict(sequences.frames, verbose=0), expected, atol=1e-3)  # the rule shows
 
-    reads = []  # export reads the training stills once for calibration, the range-top probe and the prior shift
-    read = export_module.load_stills
-    monkeypatch.setattr(export_module, "load_stills", lambda *a, **k: reads.append(a) or read(*a, **k))
-    bundle = tmp_path / "bundle"
-    exported = CliRunner().invoke(
-        app,
-        ["export", str(run), "--int8", "--data", str(data), "--out", str(bundle), "--min-agreement", "0"]
-        + ["--calib-stills", "24", "--tune-stills", "48"],
-    )
-    assert exported.exit_code == 0, exported.output
-    assert len(reads) == 1 and exported.output.count("reading the training stills from") == 1
-    assert "calibration adds 24 training stills" in exported.output  # 4 of each of the model's 6 classes
-    assert "range tops are searched on 24 other training stills" in exported.output  # all 48 minus those
+
+@pytest.mark.slow
+def test_the_run_exports_calibrated_on_training_stills_read_once(wild_bundle):
+    output, bundle = wild_bundle["output"], wild_bundle["bundle"]
+    assert len(wild_bundle["reads"]) == 1 and output.count("reading the training stills from") == 1
+    assert "calibration adds 24 training stills" in output  # 4 of each of the model's 6 classes
+    assert "range tops are searched on 24 other training stills" in output  # all 48 minus those
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["calibration"]["tflite_tune_stills"] == 24
     tops = manifest["calibration"]["tflite_range_tops"]
     assert isinstance(tops, dict) and all(key.split(":")[1] in ("in", "out") for key in tops)  # keyed by layer
-    assert (f"encoder's {len(tops)} lowered tops applied to full_int8.tflite" in exported.output) == bool(tops)
+    assert (f"encoder's {len(tops)} lowered tops applied to full_int8.tflite" in output) == bool(tops)
     assert manifest["classes"] == [*DEFAULT_CLASSES, "neutral"]
     assert any(i.startswith("neutral/") for i in manifest["calibration"]["ids"])
 
+
+@pytest.mark.slow
+def test_the_bundle_teaches_a_run_and_eval_scores_it_on_stills(wild, wild_bundle):
     # --teacher: the bundle's predictions on the 56 training stills (disgust too) blend into their stage-2 targets
-    run3 = tmp_path / "run3"
+    bundle, run3 = wild_bundle["bundle"], wild["tmp"] / "run3"
+    args = wild["args"]
     taught = [*map(str, args[:-1]), str(run3), *TINY_WILD, "--teacher", str(bundle), "--teacher-weight", "0.3"]
     taught = CliRunner().invoke(app, taught)
     assert taught.exit_code == 0, taught.output
@@ -104,19 +133,25 @@ def test_wild_trains_exports_and_evaluates_end_to_end(tmp_path, monkeypatch):
     recorded = json.loads((run3 / "config.json").read_text())
     assert recorded["config"]["teacher"] == str(bundle) and recorded["config"]["teacher_weight"] == 0.3
 
-    scored = CliRunner().invoke(app, ["eval", str(bundle), "--data", str(stills), "--out", str(tmp_path / "r")])
+    report = wild["tmp"] / "report"
+    scored = CliRunner().invoke(app, ["eval", str(bundle), "--data", str(wild["stills"]), "--out", str(report)])
     assert scored.exit_code == 0, scored.output
-    ours = json.loads((tmp_path / "r" / "eval.json").read_text())["models"][0]
+    ours = json.loads((report / "eval.json").read_text())["models"][0]
     assert ours["faces"] == 24 and ours["not_scored"] == {"disgust": 4} and "neutral" in ours["recall"]
 
-    # --prior-shift: fewer happy training stills, so happy's logit goes down by 0.5 * log 2 against the others'
+
+@pytest.mark.slow
+def test_prior_shift_moves_each_logit_by_its_share_of_training_stills(wild, wild_bundle, tmp_path):
+    # fewer happy training stills, so happy's logit goes down by 0.5 * log 2 against the others'
+    stills = tmp_path / "FER2013"
+    shutil.copytree(wild["stills"], stills)
     for still in sorted((stills / "train" / "happy").iterdir())[:4]:
         still.unlink()
     shifted = tmp_path / "shifted"
-    args = ["export", str(run), "--data", str(data), "--out", str(shifted), "--formats", "tflite"]
-    exported = CliRunner().invoke(app, [*args, "--calib-stills", "0", "--prior-shift", "0.5"])
+    args = ["export", str(wild["run"]), "--data", str(wild["data"]), "--out", str(shifted), "--formats", "tflite"]
+    exported = CliRunner().invoke(app, [*args, "--stills", str(stills), "--calib-stills", "0", "--prior-shift", "0.5"])
     assert exported.exit_code == 0, exported.output
-    assert len(reads) == 2  # one more export, one more read
+    manifest = json.loads((wild_bundle["bundle"] / "manifest.json").read_text())
     prior = json.loads((shifted / "manifest.json").read_text())["source_model"]["prior_shift"]
     assert prior["tau"] == 0.5 and prior["counts"] == {**dict.fromkeys(manifest["classes"], 8), "happy": 4}
     offsets = np.array([prior["logit_offsets"][c] for c in manifest["classes"]])
