@@ -4,18 +4,19 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("tensorflow", "keras", "tf2onnx", "sklearn")
+HEAVY = ("tensorflow", "keras", "tf2onnx", "sklearn", "matplotlib", "onnx")
 
 SCRIPT = """
 import json, sys, pkgutil, importlib
 import fer_edge
-for module in pkgutil.iter_modules(fer_edge.__path__, "fer_edge."):
+for module in pkgutil.walk_packages(fer_edge.__path__, "fer_edge."):  # subpackages too (fer_edge.cli, .bench)
     if module.name.split(".")[1] not in ("train", "export"):
         importlib.import_module(module.name)
 from typer.testing import CliRunner
 from fer_edge.cli import app
-result = CliRunner().invoke(app, ["--help"])
-assert result.exit_code == 0, result.output
+for command in ([], ["run"], ["serve"], ["watch"], ["eval"], ["bench"], ["train"], ["export"]):
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
 print(json.dumps(sorted(sys.modules)))
 """
 

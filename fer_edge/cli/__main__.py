@@ -2,4 +2,5 @@
 
 from fer_edge.cli import main
 
-main()
+if __name__ == "__main__":
+    main()
