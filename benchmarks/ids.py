@@ -38,7 +38,7 @@ def count_ids(
     frames_of = Counter()  # id -> frames it was seen in
     per_face = {n: {"frames": 0, "ids": set()} for n in range(faces)} if truth else {}
     for step in steps(config):
-        boxes = {face_id(face): face.box for face in step.faces if face.box is not None}
+        boxes = {face.face: face.box for face in step.faces if face.box is not None}
         ids = [i for i in boxes if i is not None]
         if truth:
             for n, real in enumerate(truth(step.frame.index)):
@@ -82,11 +82,6 @@ def detector_table(source: Path, truth: Callable) -> None:
                 frames += 1
             name = f"{'colour' if color else 'gray'}, {'two squares' if tiles else 'whole frame'}"
             print(f"{name:26s} found per real face {[found[n] for n in range(len(real))]} of {frames}, false {false}")
-
-
-def face_id(face) -> int | None:
-    """A FaceStep's id, whichever name the runtime gives it (`id`, formerly `face`)."""
-    return getattr(face, "id", getattr(face, "face", None))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,10 +13,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-# Box and Detection live in fer_edge.boxes; they are imported here for run.py, serve.py and cli.py, which still
-# take them from this module.
 from fer_edge.boxes import Box, Detection
 from fer_edge.errors import MissingExtraError, UsageError
+from fer_edge.preprocess import to_gray
 
 DETECTORS = ("blazeface", "blazeface-full", "haar")  # blazeface: short range (about 2 m); -full: about 5 m
 
@@ -50,11 +49,6 @@ def open_detector(
     raise UsageError(f"--detector takes {', '.join(DETECTORS)}, got {name!r}")
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) BGR or (H, W, 4) BGRA uint8 -> (H, W) uint8."""
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-
-
 class FaceDetector:
     """OpenCV's Haar cascade, run on a frame downscaled to `detect_width` pixels across (cheaper)."""
 
@@ -71,7 +65,7 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """image: (H, W) or (H, W, 1) uint8 grayscale, or (H, W, 3) uint8 BGR -> every face, largest first."""
-        gray = image if image.ndim == 2 else image[:, :, 0] if image.shape[2] == 1 else to_gray(image)
+        gray = to_gray(image)
         scale = min(1.0, self.detect_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         minimum = max(12, int(self.min_face * scale))

@@ -23,7 +23,7 @@ from fer_edge.atomic import atomic_dir, check_output_dir
 from fer_edge.dataset import load_sequences, read_image
 from fer_edge.detect import DETECTORS, CropRule, Detector, crop_rule, face_crop, fills_picture, open_detector
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
-from fer_edge.preprocess import SPEC, preprocess_frame
+from fer_edge.preprocess import SPEC, preprocess_frame, to_gray
 from fer_edge.progress import progress
 from fer_edge.stills import canonical_class, is_still_folder, load_still_csv, scan_still_folder, static_sequences
 
@@ -254,8 +254,6 @@ def as_frame(image: np.ndarray) -> np.ndarray:
 
 def preprocess_gray(image: np.ndarray) -> np.ndarray:
     """Any decoded image -> (H, W) uint8 grayscale at its own size, what the runtime crops faces from."""
-    from fer_edge.run import to_gray
-
     return to_gray(as_frame(image))
 
 

@@ -12,7 +12,6 @@ training faces are neutral under FER+). The votes give two kinds of label:
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.errors import DatasetError, UsageError
-from fer_edge.stills import CLASS_NAMES, Stills
+from fer_edge.stills import CLASS_NAMES, Stills, csv_rows
 
 FERPLUS_FILE = "ferplus.csv"
 EMOTION_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
@@ -63,12 +62,7 @@ def find_votes(data: Path, given: Path | None = None) -> Path:
 
 def read_votes(path: Path) -> Votes:
     path = Path(path)
-    try:
-        handle = path.open(newline="")
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
+    with csv_rows(path) as reader:
         missing = [c for c in ("path", *COLUMNS) if c not in (reader.fieldnames or ())]
         if missing:
             raise DatasetError(f"{path} is not a FER+ votes file: it lacks the columns {', '.join(missing)}")

@@ -43,10 +43,6 @@ def draw(image: np.ndarray, faces: Sequence[FaceStep], bars: bool = True) -> np.
     return canvas
 
 
-def face_id(face: FaceStep) -> int | None:
-    return getattr(face, "id", getattr(face, "face", None))
-
-
 class PanelStyle:
     """Text and bar sizes for a frame of a given width, and what a face's panel holds."""
 
@@ -65,8 +61,8 @@ class PanelStyle:
         """(text, bar value or None) per row: the title, then one bar per class when `bars`."""
         p = face.prediction
         if p is None or p.label == "none":
-            return [(str(face_id(face)), None)]
-        rows: list[tuple[str, float | None]] = [(f"{face_id(face)}: {p.label} {p.confidence:.2f}", None)]
+            return [(str(face.face), None)]
+        rows: list[tuple[str, float | None]] = [(f"{face.face}: {p.label} {p.confidence:.2f}", None)]
         if bars:
             rows += [(f"{name} {value:.2f}", float(value)) for name, value in p.probabilities.items()]
         return rows

@@ -26,6 +26,15 @@ class PreprocessSpec:
 SPEC = PreprocessSpec()
 
 
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A uint8 frame as the face crop is taken from it: (H, W), (H, W, 1), BGR or BGRA -> (H, W) gray."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+
+
 def preprocess_frame(image: np.ndarray, size: int = SPEC.size) -> np.ndarray:
     """Turn one face image into a model frame.
 

@@ -12,16 +12,14 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from fer_edge.backends import TFLITE_BACKENDS
+from fer_edge.boxes import Box, Detection
 from fer_edge.buffer import FaceWindow, predict_still
 from fer_edge.detect import (
     DETECTORS,
-    Box,
     CropRule,
-    Detection,
     Detector,
     crop_rule,
     face_crop,
@@ -30,7 +28,7 @@ from fer_edge.detect import (
 )
 from fer_edge.errors import UsageError
 from fer_edge.model import EmotionModel
-from fer_edge.preprocess import preprocess_frame
+from fer_edge.preprocess import preprocess_frame, to_gray
 from fer_edge.sources import Frame, SourceStats, is_image_source, open_source
 from fer_edge.tracking import LOST_AFTER, Tracker
 
@@ -160,12 +158,6 @@ class RunStats:
                 if v
             },
         }
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
 
 
 def _timed(frames: Iterator[Frame], samples: deque[float]) -> Iterator[Frame]:

@@ -6,7 +6,9 @@ Folder and csv names are mapped to fer-edge's class names by one table, `CLASS_N
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,17 +208,23 @@ def load_still_folder(root: Path, classes: tuple[str, ...] | None = None) -> Sti
     return _collect(items, order, lambda path, _id: _check_pixels(read_image(path), str(path)), Path(root))
 
 
+@contextlib.contextmanager
+def csv_rows(path: Path) -> Iterator[csv.DictReader]:
+    """The rows of a CSV file (fer2013.csv, ferplus.csv); one clear error if it cannot be opened."""
+    try:
+        handle = Path(path).open(newline="")
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        yield csv.DictReader(handle)
+
+
 def load_still_csv(path: Path, split: str = "train", classes: tuple[str, ...] | None = None) -> Stills:
     """fer2013.csv's rows of one usage (train = Training, val = PublicTest, test = PrivateTest)."""
     path = Path(path)
     if split not in CSV_USAGES:
         raise UsageError(f"csv split must be one of {', '.join(CSV_USAGES)}, got {split!r}")
-    try:
-        handle = path.open(newline="")
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
+    with csv_rows(path) as reader:
         needed = {"emotion", "pixels"}
         if not reader.fieldnames or not needed <= set(reader.fieldnames):
             raise DatasetError(f"{path} is not fer2013.csv: it needs the columns emotion, pixels (and Usage)")

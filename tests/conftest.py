@@ -67,6 +67,16 @@ def write_still_csv(path: Path, rows: list[tuple[int, np.ndarray, str]]) -> Path
     return path
 
 
+def write_noise_clip(path: Path, frames: int = 6) -> Path:
+    """A 48x48 gray MJPG video of noise at 10 frames/s: with --no-detect, every frame is a face crop."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48), isColor=False)
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    writer.release()
+    return path
+
+
 @pytest.fixture
 def synthetic_stills(tmp_path: Path) -> Path:
     return write_synthetic_stills(tmp_path / "FER2013")

@@ -13,8 +13,8 @@ from fer_edge.detect import crop
 from fer_edge.hashing import sha256_file
 from fer_edge.manifest import read_manifest
 from fer_edge.model import EmotionModel
-from fer_edge.preprocess import preprocess_frame
-from fer_edge.run import RunConfig, RunStats, steps, to_gray
+from fer_edge.preprocess import preprocess_frame, to_gray
+from fer_edge.run import RunConfig, RunStats, steps
 from fer_edge.sources import SourceStats, open_source
 
 SHIPPED_LIMIT = 8_000_000

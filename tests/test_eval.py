@@ -173,7 +173,7 @@ def test_auto_takes_a_folder_of_large_face_crops_whole_and_photos_through_the_de
 
 
 def test_the_face_crop_decision_follows_the_share_of_the_picture_a_face_covers(tmp_path):
-    from fer_edge.detect import Detection
+    from fer_edge.boxes import Detection
     from fer_edge.evaluate import _face_crop_folder
     from fer_edge.stills import StillFile
 

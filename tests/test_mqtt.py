@@ -17,9 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import write_noise_clip as write_clip
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
@@ -127,15 +126,6 @@ class Listener:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def write_clip(path: Path, frames: int = 6) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48), isColor=False)
-    rng = np.random.default_rng(0)
-    for _ in range(frames):
-        writer.write(rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    writer.release()
-    return path
 
 
 def publishing_run(tmp_path: Path, url: str, camera: str, *extra: str, env: dict | None = None) -> subprocess.Popen:

@@ -14,18 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import write_noise_clip as write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def write_clip(path: Path, frames: int = 6) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48), isColor=False)
-    rng = np.random.default_rng(0)
-    for _ in range(frames):
-        writer.write(rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    writer.release()
-    return path
 
 
 def site_packages_mb(environment: Path) -> float:
