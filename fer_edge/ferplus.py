@@ -116,20 +116,29 @@ class Relabelled:
     without_label: int
 
 
-def relabel_stills(stills: Stills, votes: Votes, prefix: str, source: str) -> Relabelled:
+def relabel_stills(
+    stills: Stills, votes: Votes, prefix: str, source: str, folder_weight: float = 0.0
+) -> Relabelled:
     """Stills (ids relative to their split folder) labelled by their votes, over FER+'s eight CLASSES.
 
     source "ferplus": targets are the vote distributions, labels their argmax (for class weights); faces with no
-    emotion vote are dropped. "ferplus-majority": labels are the majority label, no targets; faces without one
-    are dropped. Faces that FER+ has no row for are dropped either way."""
+    emotion vote are dropped. With `folder_weight` W, a target is (1 - W) x the votes + W x the still's own folder
+    label, which keeps some of what FER2013's labels say where the annotators disagree with them.
+    "ferplus-majority": labels are the majority label, no targets; faces without one are dropped. Faces that FER+
+    has no row for are dropped either way."""
     if source not in LABEL_SOURCES[1:]:
         raise UsageError(f"FER+ labels are {' or '.join(LABEL_SOURCES[1:])}, got {source!r}")
+    if not 0 <= folder_weight < 1 or (folder_weight and source != "ferplus"):
+        raise UsageError(f"the folder label's weight must be in [0, 1) and blend FER+ votes, got {folder_weight}")
     rows = votes.rows([prefix + str(i) for i in stills.ids])
     found = rows >= 0
     counts = votes.counts[rows[found]]
     if source == "ferplus":
         targets = soft_targets(counts)
         keep = targets.sum(axis=1) > 0
+        if folder_weight:
+            folder = np.array([CLASSES.index(c) for c in stills.classes])[stills.labels[found]]
+            targets = (1 - folder_weight) * targets + folder_weight * np.eye(len(CLASSES), dtype=np.float32)[folder]
         labels, targets = targets[keep].argmax(axis=1), targets[keep]
     else:
         labels = majority(counts)
@@ -142,7 +151,9 @@ def relabel_stills(stills: Stills, votes: Votes, prefix: str, source: str) -> Re
     return Relabelled(relabelled, int(np.sum(~found)), int(np.sum(~keep)))
 
 
-def load_ferplus_stills(data: Path, split: str, source: str, votes_path: Path | None = None) -> Relabelled:
+def load_ferplus_stills(
+    data: Path, split: str, source: str, votes_path: Path | None = None, folder_weight: float = 0.0
+) -> Relabelled:
     """FER2013's `split` folder (every emotion folder) labelled by FER+ (`relabel_stills`)."""
     from fer_edge.stills import load_still_folder
 
@@ -152,4 +163,4 @@ def load_ferplus_stills(data: Path, split: str, source: str, votes_path: Path | 
     folder = data / split if (data / split).is_dir() else data
     votes = read_votes(find_votes(data, votes_path))
     prefix = split_prefix(folder, votes)
-    return relabel_stills(load_still_folder(folder), votes, prefix, source)
+    return relabel_stills(load_still_folder(folder), votes, prefix, source, folder_weight)

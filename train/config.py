@@ -79,6 +79,13 @@ class TrainConfig:
         panel=WILD,
         stills=True,
     )
+    folder_weight: float = knob(
+        0.0,
+        "With --stills-labels ferplus: the FER2013 folder label's share of each still's target, in [0, 1); the "
+        "FER+ votes keep the rest.",
+        panel=WILD,
+        stills=True,
+    )
     ferplus: str | None = knob(
         None, "The FER+ votes file (default: ferplus.csv in the --stills folder).", panel=WILD, stills=True, path=True
     )
@@ -175,6 +182,10 @@ class TrainConfig:
 
         if self.stills_labels not in LABEL_SOURCES:
             raise UsageError(f"--stills-labels takes {', '.join(LABEL_SOURCES)}, got {self.stills_labels!r}")
+        if not 0 <= self.folder_weight < 1:
+            raise UsageError(f"--folder-weight must be in [0, 1), got {self.folder_weight}")
+        if self.folder_weight and self.stills_labels != "ferplus":
+            raise UsageError("--folder-weight blends the folder label into --stills-labels ferplus's votes")
         if self.ferplus and self.stills_labels == "folder":
             raise UsageError("--ferplus names the FER+ votes for --stills-labels ferplus or ferplus-majority")
         if self.early_stopping and not self.val_fraction:
@@ -292,6 +303,7 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     erase = f"-er{recipe.pretrain_erase:g}" if recipe.pretrain_erase else ""
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
     labels = {"folder": "", "ferplus": "-fp", "ferplus-majority": "-fpm"}[config.stills_labels]
+    labels += f"{config.folder_weight:g}" if config.folder_weight else ""
     name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{labels}{start}"
     return Path("runs") / name
 

@@ -510,9 +510,11 @@ def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
 
     path = Path(config.stills)
     votes = find_votes(path, Path(config.ferplus) if config.ferplus else None)
-    train = load_ferplus_stills(path, "train", config.stills_labels, votes)
+    train = load_ferplus_stills(path, "train", config.stills_labels, votes, config.folder_weight)
     val = load_ferplus_stills(path, "val", "ferplus-majority", votes) if has_split(path, "val") else None
     kind = "vote distributions" if config.stills_labels == "ferplus" else "majority labels"
+    if config.folder_weight:
+        kind += f" x {1 - config.folder_weight:g} + their folder label x {config.folder_weight:g}"
     log(
         f"loaded {len(train.stills)} training stills from {config.stills} with FER+ {kind} from {votes} "
         f"({len(train.stills.skipped)} unreadable or blank skipped, {train.without_votes} without votes, "
