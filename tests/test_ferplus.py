@@ -105,6 +105,24 @@ def test_stills_relabelled_by_votes_soft_and_majority(tmp_path):
     assert sample(stills, 2).targets.shape == (2, 8)
 
 
+def test_folder_weight_blends_the_folder_label_into_the_votes(tmp_path):
+    root = write_synthetic_stills(tmp_path / "FER2013", per_class=1, folders=("happy", "sad"))
+    write_ferplus(
+        root / "ferplus.csv",
+        {"train/sad/train_00000.jpg": votes(neutral=6, sadness=4), "train/happy/train_00000.jpg": votes(happiness=10)},
+    )
+    blended = load_ferplus_stills(root, "train", "ferplus", folder_weight=0.25).stills
+    assert list(blended.ids) == ["happy/train_00000.jpg", "sad/train_00000.jpg"]
+    sad = np.zeros(8)
+    sad[[CLASSES.index("neutral"), CLASSES.index("sadness")]] = [0.75 * 0.6, 0.75 * 0.4 + 0.25]
+    np.testing.assert_allclose(blended.targets, [np.eye(8)[CLASSES.index("happy")], sad], rtol=1e-6)
+    assert [CLASSES[i] for i in blended.labels] == ["happy", "sadness"]  # 0.55 against 0.45: the blend flips it
+    assert [CLASSES[i] for i in load_ferplus_stills(root, "train", "ferplus").stills.labels] == ["happy", "neutral"]
+    for weight, source in ((1.0, "ferplus"), (-0.1, "ferplus"), (0.25, "ferplus-majority")):
+        with pytest.raises(UsageError, match="folder label's weight"):
+            load_ferplus_stills(root, "train", source, folder_weight=weight)
+
+
 def test_missing_or_broken_votes_are_named(tmp_path):
     root = write_synthetic_stills(tmp_path / "FER2013", per_class=2, folders=("happy",))
     with pytest.raises(UsageError, match=r"no ferplus.csv in .*FER2013 or beside it"):

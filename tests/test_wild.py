@@ -502,6 +502,8 @@ def test_stills_labels_are_checked_before_any_training(synthetic_ck48, synthetic
         ([*wild, "--stills-labels", "ferplus"], "no ferplus.csv in"),
         ([*wild, "--ferplus", str(tmp_path / "v.csv")], "--ferplus names the FER+ votes for --stills-labels"),
         ([*base, "--recipe", "edge", "--stills-labels", "ferplus"], "not edge"),
+        ([*wild, "--folder-weight", "0.25"], "--folder-weight blends the folder label into --stills-labels ferplus"),
+        ([*wild, "--stills-labels", "ferplus", "--folder-weight", "1"], "--folder-weight must be in [0, 1), got 1"),
     ]
     for args, fragment in cases:
         result = CliRunner().invoke(app, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
@@ -45,3 +46,15 @@ def build_model(
     x = layers.Dropout(0.7, name="drop_dense")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"cnn_bilstm_w{width:g}")
+
+
+def build_state(model: keras.Model, sample: np.ndarray) -> None:
+    """Create a compiled model's metric and optimizer variables now, from one input sample.
+
+    Keras otherwise creates them while tracing the first training step, and TensorFlow then traces that step
+    a second time: seconds per run, most of the time a small run takes."""
+    sample = sample[:1]
+    predicted = model(sample, training=False)
+    model.compute_metrics(sample, np.zeros(predicted.shape, dtype=np.float32), predicted, sample_weight=None)
+    model.reset_metrics()
+    model.optimizer.build(model.trainable_variables)

@@ -24,7 +24,7 @@ from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.stills import Stills
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.config import ENCODER_FILE
-from fer_edge.train.model import build_encoder
+from fer_edge.train.model import build_encoder, build_state
 
 Log = Callable[[str], None]
 
@@ -171,6 +171,7 @@ def pretrain_encoder(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
+    build_state(model, train.images)
     validation = None
     if val is not None:
         validation = (val.images, keras.utils.to_categorical(val.labels, len(val.classes)).astype(np.float32))

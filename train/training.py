@@ -41,7 +41,7 @@ from fer_edge.train.config import (
     encoder_dir,
     is_bundle,
 )
-from fer_edge.train.model import build_model
+from fer_edge.train.model import build_model, build_state
 from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder
 from fer_edge.train.recipes import Recipe
 from fer_edge.train.recover import write_recovered
@@ -267,6 +267,7 @@ def fit_one(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
+    build_state(model, train.frames)
     progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
     extra = f" ({len(train) - len(split.train)} of auxiliary classes)" if auxiliary is not None else ""
     if stills is not None:
@@ -282,7 +283,11 @@ def fit_one(
         shown = relabel(stills.train, train.classes)
         soft = shown.targets  # FER+ vote distributions over this model's classes, or None: one-hot labels
         if soft is not None:
-            log(f"{prefix}still targets: FER+ vote distributions over {', '.join(train.classes)}")
+            blend = f" x {1 - config.folder_weight:g} + folder label x {config.folder_weight:g}"
+            log(
+                f"{prefix}still targets: FER+ vote distributions{blend if config.folder_weight else ''} over "
+                + ", ".join(train.classes)
+            )
         if config.teacher:
             said, said_classes = teacher_probabilities(Path(config.teacher), shown, log)
             soft = blended_targets(still_targets(shown), train.classes, said, said_classes, config.teacher_weight)
