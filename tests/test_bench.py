@@ -91,6 +91,8 @@ def test_bench_writes_json_markdown_and_plot(bench_report):
     # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}; and the reference model
     assert len(rows) == 2 * (1 + 8) + 1
     assert {r["format"] for r in rows} == {"keras", "tflite", "onnx", "fer"}
+    keras = [r for r in rows if r["format"] == "keras"]
+    assert len(keras) == 2 and keras[0]["latency"] == keras[1]["latency"]  # one source model: timed once, shared
     markdown = (out / "bench.md").read_text()
     assert markdown.count("| bundle | artifact | status |") == 2  # one table per thread count
     assert markdown.count("| bundle | artifact | file |") == 1  # and one of start-up numbers

@@ -7,6 +7,7 @@ in a fresh process, size, MACs and achieved MAC/s against the measured int8 ceil
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -191,19 +192,29 @@ def measure_row(
     row.startup = probe([bundle / f for f in row.files], config.threads[0])
 
 
-def measure_keras(row: Row, manifest: Manifest, test: Sequences, reference: np.ndarray, config: BenchConfig) -> None:
-    """The source model.keras, timed in a fresh process per thread count (TensorFlow's threads are set at start)."""
+def measure_keras(
+    row: Row, manifest: Manifest, test: Sequences, reference: np.ndarray, config: BenchConfig, timed: dict
+) -> None:
+    """The source model.keras, timed in a fresh process per thread count (TensorFlow's threads are set at start).
+
+    timed: earlier timings by the model file's sha256, so that bundles exported from one run time it once."""
     source = Path(manifest.source_model.get("run", "")) / manifest.source_model["file"]
     if not source.is_file():
         raise FerEdgeError(f"the bundle's source model {source} is not on this machine")
-    if sha256_file(source) != manifest.source_model["sha256"]:
+    digest = manifest.source_model["sha256"]
+    if sha256_file(source) != digest:
         raise FerEdgeError(f"{source} is not the model this bundle was exported from (sha256 differs)")
     row.files, row.bytes = [str(source)], source.stat().st_size
     row.accuracy = accuracy(reference, reference, test)
-    for threads in config.threads:
-        result = probe([source], threads, config.runs, config.warmup)[source.name]
-        row.latency[str(threads)] = {"window": result.pop("latency")}
-        row.startup = row.startup or {source.name: result}
+    if digest not in timed:
+        latency, startup = {}, {}
+        for threads in config.threads:
+            result = probe([source], threads, config.runs, config.warmup)[source.name]
+            latency[str(threads)] = {"window": result.pop("latency")}
+            startup = startup or {source.name: result}
+        timed[digest] = (latency, startup)
+    latency, startup = copy.deepcopy(timed[digest])
+    row.latency, row.startup = latency, startup
 
 
 def measure_reference(path: Path, test: Sequences, config: BenchConfig) -> Row:
@@ -335,6 +346,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
             rate = results["ceilings"][f"{fmt} {threads}"]["macs_per_second"]
             log(f"int8 ceiling ({fmt}, {threads} thread(s)): {rate / 1e9:.1f} G MAC/s (best single int8 3x3 conv)")
     first_test = None
+    keras_timed: dict = {}
     for name in config.bundles:
         bundle = Path(name)
         manifest = read_manifest(bundle)
@@ -364,7 +376,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
                 if row.format not in formats and row.format != "keras":
                     row.status = f"not measured: {ONNX_HINT}"
                 elif row.format == "keras":
-                    measure_keras(row, manifest, test, reference, config)
+                    measure_keras(row, manifest, test, reference, config, keras_timed)
                 else:
                     measure_row(row, bundle, test, reference, config)
             except (FerEdgeError, RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
