@@ -28,6 +28,8 @@ CLASSES: tuple[str, ...] = tuple(CLASS_NAMES[c] for c in EMOTION_COLUMNS)  # fer
 NO_LABEL = -1
 # Where a still's training target comes from: its folder, the FER+ vote distribution, or the FER+ majority label.
 LABEL_SOURCES = ("folder", "ferplus", "ferplus-majority")
+# What training on vote distributions does with a face whose votes have no majority.
+WITHOUT_MAJORITY = ("keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -117,25 +119,35 @@ class Relabelled:
 
 
 def relabel_stills(
-    stills: Stills, votes: Votes, prefix: str, source: str, folder_weight: float = 0.0
+    stills: Stills,
+    votes: Votes,
+    prefix: str,
+    source: str,
+    folder_weight: float = 0.0,
+    without_majority: str = "keep",
 ) -> Relabelled:
     """Stills (ids relative to their split folder) labelled by their votes, over FER+'s eight CLASSES.
 
     source "ferplus": targets are the vote distributions, labels their argmax (for class weights); faces with no
     emotion vote are dropped. With `folder_weight` W, a target is (1 - W) x the votes + W x the still's own folder
-    label, which keeps some of what FER2013's labels say where the annotators disagree with them.
+    label, which keeps some of what FER2013's labels say where the annotators disagree with them. A face whose votes
+    have no majority is kept (`without_majority` "keep") or dropped ("drop").
     "ferplus-majority": labels are the majority label, no targets; faces without one are dropped. Faces that FER+
     has no row for are dropped either way."""
     if source not in LABEL_SOURCES[1:]:
         raise UsageError(f"FER+ labels are {' or '.join(LABEL_SOURCES[1:])}, got {source!r}")
     if not 0 <= folder_weight < 1 or (folder_weight and source != "ferplus"):
         raise UsageError(f"the folder label's weight must be in [0, 1) and blend FER+ votes, got {folder_weight}")
+    if without_majority not in WITHOUT_MAJORITY:
+        raise UsageError(f"faces without a FER+ majority are {' or '.join(WITHOUT_MAJORITY)}, got {without_majority!r}")
     rows = votes.rows([prefix + str(i) for i in stills.ids])
     found = rows >= 0
     counts = votes.counts[rows[found]]
     if source == "ferplus":
         targets = soft_targets(counts)
         keep = targets.sum(axis=1) > 0
+        if without_majority == "drop":
+            keep &= majority(counts) != NO_LABEL
         if folder_weight:
             folder = np.array([CLASSES.index(c) for c in stills.classes])[stills.labels[found]]
             targets = (1 - folder_weight) * targets + folder_weight * np.eye(len(CLASSES), dtype=np.float32)[folder]
@@ -152,7 +164,12 @@ def relabel_stills(
 
 
 def load_ferplus_stills(
-    data: Path, split: str, source: str, votes_path: Path | None = None, folder_weight: float = 0.0
+    data: Path,
+    split: str,
+    source: str,
+    votes_path: Path | None = None,
+    folder_weight: float = 0.0,
+    without_majority: str = "keep",
 ) -> Relabelled:
     """FER2013's `split` folder (every emotion folder) labelled by FER+ (`relabel_stills`)."""
     from fer_edge.stills import load_still_folder
@@ -163,4 +180,4 @@ def load_ferplus_stills(
     folder = data / split if (data / split).is_dir() else data
     votes = read_votes(find_votes(data, votes_path))
     prefix = split_prefix(folder, votes)
-    return relabel_stills(load_still_folder(folder), votes, prefix, source, folder_weight)
+    return relabel_stills(load_still_folder(folder), votes, prefix, source, folder_weight, without_majority)

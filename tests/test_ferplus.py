@@ -105,7 +105,7 @@ def test_stills_relabelled_by_votes_soft_and_majority(tmp_path):
     assert sample(stills, 2).targets.shape == (2, 8)
 
 
-def test_folder_weight_blends_the_folder_label_into_the_votes(tmp_path):
+def test_folder_weight_blends_the_folder_label_into_the_votes_and_faces_without_majority_can_go(tmp_path):
     root = write_synthetic_stills(tmp_path / "FER2013", per_class=1, folders=("happy", "sad"))
     write_ferplus(
         root / "ferplus.csv",
@@ -118,6 +118,16 @@ def test_folder_weight_blends_the_folder_label_into_the_votes(tmp_path):
     np.testing.assert_allclose(blended.targets, [np.eye(8)[CLASSES.index("happy")], sad], rtol=1e-6)
     assert [CLASSES[i] for i in blended.labels] == ["happy", "sadness"]  # 0.55 against 0.45: the blend flips it
     assert [CLASSES[i] for i in load_ferplus_stills(root, "train", "ferplus").stills.labels] == ["happy", "neutral"]
+    # faces whose votes have no majority: kept as their distribution, or dropped
+    write_ferplus(
+        root / "ferplus.csv",
+        {"train/sad/train_00000.jpg": votes(neutral=5, sadness=5), "train/happy/train_00000.jpg": votes(happiness=6)},
+    )
+    assert len(load_ferplus_stills(root, "train", "ferplus").stills) == 2
+    agreed = load_ferplus_stills(root, "train", "ferplus", without_majority="drop")
+    assert list(agreed.stills.ids) == ["happy/train_00000.jpg"] and agreed.without_label == 1
+    with pytest.raises(UsageError, match="without a FER\\+ majority are keep or drop"):
+        load_ferplus_stills(root, "train", "ferplus", without_majority="maybe")
     for weight, source in ((1.0, "ferplus"), (-0.1, "ferplus"), (0.25, "ferplus-majority")):
         with pytest.raises(UsageError, match="folder label's weight"):
             load_ferplus_stills(root, "train", source, folder_weight=weight)

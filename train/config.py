@@ -86,6 +86,13 @@ class TrainConfig:
         panel=WILD,
         stills=True,
     )
+    without_majority: str = knob(
+        "keep",
+        "With --stills-labels ferplus: keep the faces whose votes have no majority, as their vote distributions, or "
+        "drop them.",
+        panel=WILD,
+        stills=True,
+    )
     ferplus: str | None = knob(
         None, "The FER+ votes file (default: ferplus.csv in the --stills folder).", panel=WILD, stills=True, path=True
     )
@@ -178,7 +185,7 @@ class TrainConfig:
             raise UsageError(f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}")
         if not 0 < self.teacher_weight <= 1:
             raise UsageError(f"--teacher-weight must be in (0, 1], got {self.teacher_weight}")
-        from fer_edge.ferplus import LABEL_SOURCES
+        from fer_edge.ferplus import LABEL_SOURCES, WITHOUT_MAJORITY
 
         if self.stills_labels not in LABEL_SOURCES:
             raise UsageError(f"--stills-labels takes {', '.join(LABEL_SOURCES)}, got {self.stills_labels!r}")
@@ -186,6 +193,10 @@ class TrainConfig:
             raise UsageError(f"--folder-weight must be in [0, 1), got {self.folder_weight}")
         if self.folder_weight and self.stills_labels != "ferplus":
             raise UsageError("--folder-weight blends the folder label into --stills-labels ferplus's votes")
+        if self.without_majority not in WITHOUT_MAJORITY:
+            raise UsageError(f"--without-majority takes keep or drop, got {self.without_majority!r}")
+        if self.without_majority != "keep" and self.stills_labels != "ferplus":
+            raise UsageError("--without-majority drop applies to --stills-labels ferplus")
         if self.ferplus and self.stills_labels == "folder":
             raise UsageError("--ferplus names the FER+ votes for --stills-labels ferplus or ferplus-majority")
         if self.early_stopping and not self.val_fraction:
@@ -304,6 +315,7 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
     labels = {"folder": "", "ferplus": "-fp", "ferplus-majority": "-fpm"}[config.stills_labels]
     labels += f"{config.folder_weight:g}" if config.folder_weight else ""
+    labels += "-agreed" if config.without_majority == "drop" else ""
     name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{labels}{start}"
     return Path("runs") / name
 

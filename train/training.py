@@ -515,7 +515,9 @@ def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
 
     path = Path(config.stills)
     votes = find_votes(path, Path(config.ferplus) if config.ferplus else None)
-    train = load_ferplus_stills(path, "train", config.stills_labels, votes, config.folder_weight)
+    train = load_ferplus_stills(
+        path, "train", config.stills_labels, votes, config.folder_weight, config.without_majority
+    )
     val = load_ferplus_stills(path, "val", "ferplus-majority", votes) if has_split(path, "val") else None
     kind = "vote distributions" if config.stills_labels == "ferplus" else "majority labels"
     if config.folder_weight:
