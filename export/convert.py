@@ -6,7 +6,9 @@ writes the file; nothing here decides which model gets converted.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +17,25 @@ import numpy as np
 import tensorflow as tf
 
 from fer_edge.export.ranges import ELU_FLOOR, floor_elu_inputs, onnx_elu_overrides
+from fer_edge.quiet import native_stderr_silenced
 
 ONNX_OPSET = 17
+
+
+@contextlib.contextmanager
+def converter_quiet() -> Iterator[None]:
+    """The TFLite converter's chatter off: Keras prints every SavedModel it writes for it (a line per captured
+    variable), the quantizer prints its settings on descriptor 2 and warns that int8 inputs have no statistics
+    (they are calibrated). The export logs each file it writes instead."""
+    interactive = keras.utils.is_interactive_logging_enabled()
+    keras.utils.disable_interactive_logging()
+    try:
+        with warnings.catch_warnings(), native_stderr_silenced():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            yield
+    finally:
+        if interactive:
+            keras.utils.enable_interactive_logging()
 
 
 def to_tflite(
@@ -29,7 +48,8 @@ def to_tflite(
     elu_floor: the lowest value an ELU input's int8 range keeps (export.ranges); None keeps the calibrated one.
     """
     if calibration is None:
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        with converter_quiet():
+            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
     return quantize_tflite(calibrate_tflite(model, calibration, int8_io, elu_floor), int8_io)
 
 
@@ -49,7 +69,8 @@ def calibrate_tflite(
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = tf.int8 if int8_io else tf.float32
     converter._experimental_calibrate_only = True  # noqa: SLF001 - the ranges are edited before quantizing
-    calibrated = converter.convert()
+    with converter_quiet():
+        calibrated = converter.convert()
     return calibrated if elu_floor is None else floor_elu_inputs(calibrated, elu_floor)
 
 
@@ -58,7 +79,8 @@ def quantize_tflite(calibrated: bytes, int8_io: bool = True) -> bytes:
     from tensorflow.lite.python.convert import mlir_quantize
 
     io_type = tf.int8 if int8_io else tf.float32
-    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
+    with converter_quiet():
+        return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
 
 
 def to_onnx(model: keras.Model, path: Path) -> None:

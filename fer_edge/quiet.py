@@ -6,8 +6,9 @@ global cap_v4l.cpp ...", "[mjpeg @ 0x...] overread"); the runtime reports those 
 
 LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on file descriptor 2 when an
 interpreter allocates its tensors (it applies its default delegates then). Python's `sys.stderr` cannot catch
-it, so `native_stderr_silenced` points descriptor 2 at /dev/null for the few calls that print it. The CLI's
-`--debug` (via `set_debug`) or FER_EDGE_DEBUG=1 keeps it.
+it, so `native_stderr_silenced` points descriptor 2 at /dev/null for the few calls that print it; TensorFlow's
+start-up lines are silenced alike (`import_tensorflow`). The CLI's `--debug` (via `set_debug`) or FER_EDGE_DEBUG=1
+keeps them.
 """
 
 from __future__ import annotations
@@ -61,3 +62,11 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow (and Keras) once, with the lines its native code prints at start-up on descriptor 2
+    ("oneDNN custom operations are on", absl's "All log messages before absl::InitializeLog()") silenced."""
+    with native_stderr_silenced():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401

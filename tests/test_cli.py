@@ -217,6 +217,17 @@ def test_opencv_and_ffmpeg_stay_quiet_on_a_corrupt_video_and_a_missing_camera(tm
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
 
 
+def test_tensorflow_start_up_lines_stay_quiet_in_train_and_export():
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+    import subprocess
+    import sys
+
+    # what train and export do first; then TensorFlow is imported already, and its oneDNN and absl lines were not shown
+    script = "from fer_edge.cli.app import require_tensorflow; require_tensorflow('train'); import tensorflow; print(1)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "1\n" and done.stderr == "", done.stderr
+
+
 def test_train_takes_the_shipped_model_by_name_as_teacher_and_stage_1_start(synthetic_ck48, tmp_path, monkeypatch):
     import fer_edge.train.config
     from fer_edge.default_model import DEFAULT_BUNDLE

@@ -627,3 +627,25 @@ def test_without_data_export_reads_the_runs_dataset_or_says_what_to_pass(bundle,
     result = CliRunner().invoke(app, ["export", str(moved), "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "pass --data PATH" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_conversions_print_nothing_of_their_own(capfd):
+    pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
+    import warnings
+
+    import keras
+
+    from fer_edge.export.convert import to_tflite
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    calibration = np.random.default_rng(0).random((4, 4), dtype=np.float32)
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = to_tflite(model), to_tflite(model, calibration, elu_floor=None)
+    out, err = capfd.readouterr()
+    assert all(converted)
+    # not Keras' "Saved artifact at ..." with a line per variable, nor the quantizer's "fully_quantize: 0, ..."
+    assert out == "" and err == "", (out, err)
+    assert not [w for w in caught if "Statistics for quantized inputs" in str(w.message)]
+    assert keras.utils.is_interactive_logging_enabled()  # given back as it was

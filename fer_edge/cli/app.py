@@ -63,6 +63,7 @@ def require_tensorflow(command: str) -> None:
     missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
     if missing:
         raise FerEdgeError(f"fer-edge {command} needs TensorFlow and Keras; install them with: {TRAIN_EXTRA}")
+    quiet.import_tensorflow()
 
 
 def print_version(value: bool) -> None:
