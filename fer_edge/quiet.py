@@ -14,6 +14,7 @@ keeps them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -66,7 +67,10 @@ def native_stderr_silenced() -> Iterator[None]:
 
 def import_tensorflow() -> None:
     """Import TensorFlow (and Keras) once, with the lines its native code prints at start-up on descriptor 2
-    ("oneDNN custom operations are on", absl's "All log messages before absl::InitializeLog()") silenced."""
+    ("oneDNN custom operations are on", absl's "All log messages before absl::InitializeLog()") silenced, and its
+    Python warnings for developers (a tf.function traced again) off unless debugging."""
     with native_stderr_silenced():
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+        import tensorflow
+    if not debugging():
+        tensorflow.get_logger().setLevel(logging.ERROR)

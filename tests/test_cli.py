@@ -226,6 +226,18 @@ def test_tensorflow_start_up_lines_stay_quiet_in_train_and_export():
     script = "from fer_edge.cli.app import require_tensorflow; require_tensorflow('train'); import tensorflow; print(1)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "1\n" and done.stderr == "", done.stderr
+    import logging
+
+    import tensorflow as tf
+
+    from fer_edge import quiet
+
+    level = tf.get_logger().level
+    try:
+        quiet.import_tensorflow()
+        assert tf.get_logger().level == logging.ERROR  # no "triggered tf.function retracing" warnings
+    finally:
+        tf.get_logger().setLevel(level)
 
 
 def test_train_takes_the_shipped_model_by_name_as_teacher_and_stage_1_start(synthetic_ck48, tmp_path, monkeypatch):
