@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_edge.export.ranges import ELU_FLOOR, floor_elu_inputs, onnx_elu_overrides
-from fer_edge.quiet import native_stderr_silenced
+from fer_edge.quiet import debugging, native_stderr_silenced
 
 ONNX_OPSET = 17
 
@@ -26,7 +26,10 @@ ONNX_OPSET = 17
 def converter_quiet() -> Iterator[None]:
     """The TFLite converter's chatter off: Keras prints every SavedModel it writes for it (a line per captured
     variable), the quantizer prints its settings on descriptor 2 and warns that int8 inputs have no statistics
-    (they are calibrated). The export logs each file it writes instead."""
+    (they are calibrated). The export logs each file it writes instead. --debug keeps it all."""
+    if debugging():
+        yield
+        return
     interactive = keras.utils.is_interactive_logging_enabled()
     keras.utils.disable_interactive_logging()
     try:

@@ -118,6 +118,18 @@ class Relabelled:
     without_label: int
 
 
+def check_vote_options(source: str, folder_weight: float, without_majority: str) -> None:
+    """What training on the votes may be told (`fer-edge train --folder-weight`, `--without-majority`)."""
+    if not 0 <= folder_weight < 1:
+        raise UsageError(f"--folder-weight must be in [0, 1), got {folder_weight:g}")
+    if folder_weight and source != "ferplus":
+        raise UsageError("--folder-weight blends the folder label into --stills-labels ferplus's votes")
+    if without_majority not in WITHOUT_MAJORITY:
+        raise UsageError(f"--without-majority takes {' or '.join(WITHOUT_MAJORITY)}, got {without_majority!r}")
+    if without_majority != "keep" and source != "ferplus":
+        raise UsageError("--without-majority drop applies to --stills-labels ferplus")
+
+
 def relabel_stills(
     stills: Stills,
     votes: Votes,
@@ -136,10 +148,7 @@ def relabel_stills(
     has no row for are dropped either way."""
     if source not in LABEL_SOURCES[1:]:
         raise UsageError(f"FER+ labels are {' or '.join(LABEL_SOURCES[1:])}, got {source!r}")
-    if not 0 <= folder_weight < 1 or (folder_weight and source != "ferplus"):
-        raise UsageError(f"the folder label's weight must be in [0, 1) and blend FER+ votes, got {folder_weight}")
-    if without_majority not in WITHOUT_MAJORITY:
-        raise UsageError(f"faces without a FER+ majority are {' or '.join(WITHOUT_MAJORITY)}, got {without_majority!r}")
+    check_vote_options(source, folder_weight, without_majority)
     rows = votes.rows([prefix + str(i) for i in stills.ids])
     found = rows >= 0
     counts = votes.counts[rows[found]]

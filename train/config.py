@@ -185,18 +185,11 @@ class TrainConfig:
             raise UsageError(f"--early-stopping must be 0 (off) or a patience in epochs, got {self.early_stopping}")
         if not 0 < self.teacher_weight <= 1:
             raise UsageError(f"--teacher-weight must be in (0, 1], got {self.teacher_weight}")
-        from fer_edge.ferplus import LABEL_SOURCES, WITHOUT_MAJORITY
+        from fer_edge.ferplus import LABEL_SOURCES, check_vote_options
 
         if self.stills_labels not in LABEL_SOURCES:
             raise UsageError(f"--stills-labels takes {', '.join(LABEL_SOURCES)}, got {self.stills_labels!r}")
-        if not 0 <= self.folder_weight < 1:
-            raise UsageError(f"--folder-weight must be in [0, 1), got {self.folder_weight}")
-        if self.folder_weight and self.stills_labels != "ferplus":
-            raise UsageError("--folder-weight blends the folder label into --stills-labels ferplus's votes")
-        if self.without_majority not in WITHOUT_MAJORITY:
-            raise UsageError(f"--without-majority takes keep or drop, got {self.without_majority!r}")
-        if self.without_majority != "keep" and self.stills_labels != "ferplus":
-            raise UsageError("--without-majority drop applies to --stills-labels ferplus")
+        check_vote_options(self.stills_labels, self.folder_weight, self.without_majority)
         if self.ferplus and self.stills_labels == "folder":
             raise UsageError("--ferplus names the FER+ votes for --stills-labels ferplus or ferplus-majority")
         if self.early_stopping and not self.val_fraction:
