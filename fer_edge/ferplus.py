@@ -30,6 +30,9 @@ NO_LABEL = -1
 LABEL_SOURCES = ("folder", "ferplus", "ferplus-majority")
 # What training on vote distributions does with a face whose votes have no majority.
 WITHOUT_MAJORITY = ("keep", "drop")
+# What the folder label's share of a target is taken from: the whole target, or only its non-neutral part (so the
+# votes alone say how neutral a face is, and the folder label only moves mass between expressions).
+FOLDER_BLENDS = ("all", "expressions")
 
 
 @dataclass(frozen=True)
@@ -118,16 +121,33 @@ class Relabelled:
     without_label: int
 
 
-def check_vote_options(source: str, folder_weight: float, without_majority: str) -> None:
-    """What training on the votes may be told (`fer-edge train --folder-weight`, `--without-majority`)."""
+def check_vote_options(source: str, folder_weight: float, without_majority: str, folder_blend: str = "all") -> None:
+    """What training on the votes may be told (`fer-edge train --folder-weight`, `--folder-blend`,
+    `--without-majority`)."""
+    if folder_blend not in FOLDER_BLENDS:
+        raise UsageError(f"--folder-blend takes {' or '.join(FOLDER_BLENDS)}, got {folder_blend!r}")
     if not 0 <= folder_weight < 1:
         raise UsageError(f"--folder-weight must be in [0, 1), got {folder_weight:g}")
     if folder_weight and source != "ferplus":
         raise UsageError("--folder-weight blends the folder label into --stills-labels ferplus's votes")
+    if folder_blend != "all" and not folder_weight:
+        raise UsageError(f"--folder-blend {folder_blend} says where --folder-weight's share goes; pass --folder-weight")
     if without_majority not in WITHOUT_MAJORITY:
         raise UsageError(f"--without-majority takes {' or '.join(WITHOUT_MAJORITY)}, got {without_majority!r}")
     if without_majority != "keep" and source != "ferplus":
         raise UsageError("--without-majority drop applies to --stills-labels ferplus")
+
+
+def blend_folder(targets: np.ndarray, folder: np.ndarray, weight: float, blend: str) -> np.ndarray:
+    """(1 - weight) x targets + weight x the folder's one-hot, over the whole target ("all") or over its non-neutral
+    share ("expressions"), where the neutral share and the neutral folder's faces are left as they are."""
+    onehot = np.eye(targets.shape[1], dtype=np.float32)[folder]
+    if blend == "all":
+        return (1 - weight) * targets + weight * onehot
+    neutral = CLASSES.index("neutral")
+    blended = (1 - weight) * targets + weight * onehot * (1 - targets[:, [neutral]])
+    blended[:, neutral] = targets[:, neutral]
+    return np.where((folder == neutral)[:, None], targets, blended)
 
 
 def relabel_stills(
@@ -137,18 +157,21 @@ def relabel_stills(
     source: str,
     folder_weight: float = 0.0,
     without_majority: str = "keep",
+    folder_blend: str = "all",
 ) -> Relabelled:
     """Stills (ids relative to their split folder) labelled by their votes, over FER+'s eight CLASSES.
 
     source "ferplus": targets are the vote distributions, labels their argmax (for class weights); faces with no
     emotion vote are dropped. With `folder_weight` W, a target is (1 - W) x the votes + W x the still's own folder
-    label, which keeps some of what FER2013's labels say where the annotators disagree with them. A face whose votes
-    have no majority is kept (`without_majority` "keep") or dropped ("drop").
+    label, which keeps some of what FER2013's labels say where the annotators disagree with them; with `folder_blend`
+    "expressions" the blend is applied to the target's non-neutral share only (a face in an expression's folder
+    keeps its neutral share, a face in the neutral folder keeps its votes). A face whose votes have no majority is
+    kept (`without_majority` "keep") or dropped ("drop").
     "ferplus-majority": labels are the majority label, no targets; faces without one are dropped. Faces that FER+
     has no row for are dropped either way."""
     if source not in LABEL_SOURCES[1:]:
         raise UsageError(f"FER+ labels are {' or '.join(LABEL_SOURCES[1:])}, got {source!r}")
-    check_vote_options(source, folder_weight, without_majority)
+    check_vote_options(source, folder_weight, without_majority, folder_blend)
     rows = votes.rows([prefix + str(i) for i in stills.ids])
     found = rows >= 0
     counts = votes.counts[rows[found]]
@@ -159,7 +182,7 @@ def relabel_stills(
             keep &= majority(counts) != NO_LABEL
         if folder_weight:
             folder = np.array([CLASSES.index(c) for c in stills.classes])[stills.labels[found]]
-            targets = (1 - folder_weight) * targets + folder_weight * np.eye(len(CLASSES), dtype=np.float32)[folder]
+            targets = blend_folder(targets, folder, folder_weight, folder_blend)
         labels, targets = targets[keep].argmax(axis=1), targets[keep]
     else:
         labels = majority(counts)
@@ -179,6 +202,7 @@ def load_ferplus_stills(
     votes_path: Path | None = None,
     folder_weight: float = 0.0,
     without_majority: str = "keep",
+    folder_blend: str = "all",
 ) -> Relabelled:
     """FER2013's `split` folder (every emotion folder) labelled by FER+ (`relabel_stills`)."""
     from fer_edge.stills import load_still_folder
@@ -189,4 +213,5 @@ def load_ferplus_stills(
     folder = data / split if (data / split).is_dir() else data
     votes = read_votes(find_votes(data, votes_path))
     prefix = split_prefix(folder, votes)
-    return relabel_stills(load_still_folder(folder), votes, prefix, source, folder_weight, without_majority)
+    stills = load_still_folder(folder)
+    return relabel_stills(stills, votes, prefix, source, folder_weight, without_majority, folder_blend)

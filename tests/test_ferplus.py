@@ -133,6 +133,33 @@ def test_folder_weight_blends_the_folder_label_into_the_votes_and_faces_without_
             load_ferplus_stills(root, "train", source, folder_weight=weight)
 
 
+def test_folder_blend_over_expressions_leaves_the_neutral_share_to_the_votes(tmp_path):
+    root = write_synthetic_stills(tmp_path / "FER2013", per_class=1, folders=("fear", "neutral"))
+    write_ferplus(
+        root / "ferplus.csv",
+        {
+            "train/fear/train_00000.jpg": votes(neutral=2, surprise=5, fear=3),
+            "train/neutral/train_00000.jpg": votes(neutral=4, sadness=6),
+        },
+    )
+    stills = load_ferplus_stills(root, "train", "ferplus", folder_weight=0.5, folder_blend="expressions").stills
+    assert list(stills.ids) == ["fear/train_00000.jpg", "neutral/train_00000.jpg"]
+    fear = np.zeros(8)
+    # neutral keeps its 0.2; the folder takes half of the 0.8 the expressions have
+    fear[[CLASSES.index("neutral"), CLASSES.index("surprise"), CLASSES.index("fear")]] = [0.2, 0.25, 0.15 + 0.4]
+    neutral = np.zeros(8)
+    neutral[[CLASSES.index("neutral"), CLASSES.index("sadness")]] = [0.4, 0.6]  # the neutral folder: votes as they are
+    np.testing.assert_allclose(stills.targets, [fear, neutral], rtol=1e-6)
+    assert [CLASSES[i] for i in stills.labels] == ["fear", "sadness"]
+    # the whole-target blend moves the neutral share too
+    whole = load_ferplus_stills(root, "train", "ferplus", folder_weight=0.5).stills.targets
+    assert whole[0, CLASSES.index("neutral")] == pytest.approx(0.1) and whole[1, CLASSES.index("neutral")] > 0.4
+    with pytest.raises(UsageError, match="--folder-blend takes all or expressions"):
+        load_ferplus_stills(root, "train", "ferplus", folder_weight=0.5, folder_blend="some")
+    with pytest.raises(UsageError, match="pass --folder-weight"):
+        load_ferplus_stills(root, "train", "ferplus", folder_blend="expressions")
+
+
 def test_missing_or_broken_votes_are_named(tmp_path):
     root = write_synthetic_stills(tmp_path / "FER2013", per_class=2, folders=("happy",))
     with pytest.raises(UsageError, match=r"no ferplus.csv in .*FER2013 or beside it"):

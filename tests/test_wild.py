@@ -506,6 +506,7 @@ def test_stills_labels_are_checked_before_any_training(synthetic_ck48, synthetic
         ([*wild, "--folder-weight", "0.25"], "--folder-weight blends the folder label into --stills-labels ferplus"),
         ([*wild, "--stills-labels", "ferplus", "--folder-weight", "1"], "--folder-weight must be in [0, 1), got 1"),
         ([*wild, "--without-majority", "drop"], "--without-majority drop applies to --stills-labels ferplus"),
+        ([*wild, "--stills-labels", "ferplus", "--folder-blend", "x"], "--folder-blend takes all or expressions"),
         ([*wild, "--stills-labels", "ferplus", "--without-majority", "x"], "--without-majority takes keep or drop"),
     ]
     for args, fragment in cases:

@@ -86,6 +86,13 @@ class TrainConfig:
         panel=WILD,
         stills=True,
     )
+    folder_blend: str = knob(
+        "all",
+        "With --folder-weight: blend the folder label into the whole target (all), or only into its non-neutral "
+        "share (expressions), so that the votes alone say how neutral a face is.",
+        panel=WILD,
+        stills=True,
+    )
     without_majority: str = knob(
         "keep",
         "With --stills-labels ferplus: keep the faces whose votes have no majority, as their vote distributions, or "
@@ -189,7 +196,7 @@ class TrainConfig:
 
         if self.stills_labels not in LABEL_SOURCES:
             raise UsageError(f"--stills-labels takes {', '.join(LABEL_SOURCES)}, got {self.stills_labels!r}")
-        check_vote_options(self.stills_labels, self.folder_weight, self.without_majority)
+        check_vote_options(self.stills_labels, self.folder_weight, self.without_majority, self.folder_blend)
         if self.ferplus and self.stills_labels == "folder":
             raise UsageError("--ferplus names the FER+ votes for --stills-labels ferplus or ferplus-majority")
         if self.early_stopping and not self.val_fraction:
@@ -308,6 +315,7 @@ def encoder_dir(config: TrainConfig, recipe: Recipe) -> Path:
     mix = f"-mix{recipe.pretrain_mixup:g}" if recipe.pretrain_mixup else ""
     labels = {"folder": "", "ferplus": "-fp", "ferplus-majority": "-fpm"}[config.stills_labels]
     labels += f"{config.folder_weight:g}" if config.folder_weight else ""
+    labels += "x" if config.folder_blend == "expressions" else ""
     labels += "-agreed" if config.without_majority == "drop" else ""
     name = f"stills-w{config.width:g}-e{recipe.pretrain_epochs}{dropout}{rate}{jitter}{erase}{mix}{labels}{start}"
     return Path("runs") / name

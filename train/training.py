@@ -284,6 +284,7 @@ def fit_one(
         soft = shown.targets  # FER+ vote distributions over this model's classes, or None: one-hot labels
         if soft is not None:
             blend = f" x {1 - config.folder_weight:g} + folder label x {config.folder_weight:g}"
+            blend += " (non-neutral share only)" if config.folder_blend == "expressions" else ""
             log(
                 f"{prefix}still targets: FER+ vote distributions{blend if config.folder_weight else ''} over "
                 + ", ".join(train.classes)
@@ -516,12 +517,13 @@ def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
     path = Path(config.stills)
     votes = find_votes(path, Path(config.ferplus) if config.ferplus else None)
     train = load_ferplus_stills(
-        path, "train", config.stills_labels, votes, config.folder_weight, config.without_majority
+        path, "train", config.stills_labels, votes, config.folder_weight, config.without_majority, config.folder_blend
     )
     val = load_ferplus_stills(path, "val", "ferplus-majority", votes) if has_split(path, "val") else None
     kind = "vote distributions" if config.stills_labels == "ferplus" else "majority labels"
     if config.folder_weight:
         kind += f" x {1 - config.folder_weight:g} + their folder label x {config.folder_weight:g}"
+        kind += " (non-neutral share only)" if config.folder_blend == "expressions" else ""
     log(
         f"loaded {len(train.stills)} training stills from {config.stills} with FER+ {kind} from {votes} "
         f"({len(train.stills.skipped)} unreadable or blank skipped, {train.without_votes} without votes, "
