@@ -31,6 +31,10 @@ def resolve_bundle(bundle: Path | str | None) -> Path:
             "or a .tflite/.onnx file"
         )
     if bundle.is_dir() and not (bundle / "manifest.json").is_file():
+        if (bundle / "model.keras").is_file():  # a training run: the runtime reads only exported models
+            raise UsageError(
+                f"{bundle} is a training run, not a bundle; export it first: fer-edge export {bundle} --int8"
+            )
         raise UsageError(f"{bundle} has no manifest.json: not a bundle from fer-edge export")
     return bundle
 

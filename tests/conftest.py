@@ -123,7 +123,10 @@ def tiny_reference(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> tuple[Path, Path, Path, str]:
-    """(dataset, run, bundle, CLI output): `fer-edge export --int8` of the tiny run, made once."""
+    """(dataset, run, bundle, CLI output): `fer-edge export --int8` of the tiny run, made once.
+
+    The first test to use `tiny_run` (test_bench's first) comes before the first to use this, so that neither
+    setup carries both the training and the export."""
     pytest.importorskip("tf2onnx", reason="the train extra (TensorFlow, tf2onnx) is not installed")
     from typer.testing import CliRunner
 

@@ -39,6 +39,14 @@ def test_hand_count_of_the_seed_model_is_the_published_468_m_per_frame():
     assert frame == 468_467_712 and 3 * frame + head == pytest.approx(1.41e9, rel=0.01)
 
 
+def test_a_training_run_given_for_a_bundle_is_told_to_export_first(tiny_run):
+    _, run = tiny_run
+    for command in (["bench", str(run)], ["run", "--model", str(run), "--source", str(run / "config.json")]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"is a training run, not a bundle; export it first: fer-edge export {run} --int8" in result.output
+
+
 def test_macs_counted_from_the_tflite_graph_match_the_hand_count(tiny_bundle):
     from fer_edge.bench.macs import count_macs
 
