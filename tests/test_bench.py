@@ -87,20 +87,24 @@ def bench_report(tiny_bundle, tiny_reference, tmp_path_factory):
     payload[len(payload) // 2] ^= 0xFF  # one flipped byte: the sha256 check must refuse it
     (broken / "full_int8.onnx").write_bytes(bytes(payload))
     out = broken.parent / "report"
-    args = ["bench", str(bundle), str(broken), "--data", str(data), "--runs", "3", "--warmup", "1"]
+    args = ["bench", str(bundle), str(broken), "--data", str(data), "--runs", "3", "--warmup", "1", "--no-keras"]
     result = CliRunner().invoke(app, [*args, "--threads", "1,2", "--out", str(out), "--reference", str(tiny_reference)])
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "bench.json").read_text()), result.output
 
 
-def test_bench_writes_json_markdown_and_plot(bench_report):
+def test_bench_writes_json_markdown_and_plot(bench_report, tiny_bundle):
     out, results, output = bench_report
+    bundle = tiny_bundle[2]
     rows = results["rows"]
-    # per bundle: keras + {tflite, onnx} x {float32, int8} x {window, streaming}; and the reference model
-    assert len(rows) == 2 * (1 + 8) + 1
-    assert {r["format"] for r in rows} == {"keras", "tflite", "onnx", "fer"}
-    keras = [r for r in rows if r["format"] == "keras"]
-    assert len(keras) == 2 and keras[0]["latency"] == keras[1]["latency"]  # one source model: timed once, shared
+    # per bundle: {tflite, onnx} x {float32, int8} x {window, streaming}; and the reference model
+    assert len(rows) == 2 * 8 + 1
+    assert {r["format"] for r in rows} == {"tflite", "onnx", "fer"}
+    # the copy's unchanged files (all but full_int8.onnx) are started once: their start-up numbers are shared
+    copied = ("tflite", "onnx")
+    copies = {(r["format"], r["precision"], r["mode"]): r["startup"] for r in rows if r["bundle"] == str(bundle)}
+    shared = [r for r in rows if r["bundle"] != str(bundle) and r["status"] == "ok" and r["format"] in copied]
+    assert len(shared) == 7 and all(r["startup"] == copies[(r["format"], r["precision"], r["mode"])] for r in shared)
     markdown = (out / "bench.md").read_text()
     assert markdown.count("| bundle | artifact | status |") == 2  # one table per thread count
     assert markdown.count("| bundle | artifact | file |") == 1  # and one of start-up numbers
@@ -117,9 +121,9 @@ def test_bench_writes_json_markdown_and_plot(bench_report):
 def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report):
     _, results, _ = bench_report
     working = [r for r in results["rows"] if r["status"] == "ok" and r["format"] != "fer"]
-    assert len(working) == 17
+    assert len(working) == 15
     for row in working:
-        assert set(row["latency"]) == {"1", "2"} or row["format"] == "keras"
+        assert set(row["latency"]) == {"1", "2"}
         for timings in row["latency"].values():
             for name, stats in timings.items():
                 if isinstance(stats, dict):
@@ -129,11 +133,25 @@ def test_every_working_row_has_ordered_percentiles_and_sane_metrics(bench_report
             ("happy", "surprise", "anger", "sadness", "fear")
         )
         assert row["startup"] and all(s["peak_rss_mb"] > 10 for s in row["startup"].values())
-    float_rows = [r for r in working if r["precision"] == "float32" and r["format"] != "keras"]
+    float_rows = [r for r in working if r["precision"] == "float32"]
     assert all(r["accuracy"]["agreement_with_keras"] == 1.0 for r in float_rows)
     streaming = [r for r in working if r["mode"] == "streaming"]
     assert all({"encoder", "head", "new_frame", "window"} <= set(r["latency"]["1"]) for r in streaming)
-    assert all(r["macs"]["per_new_frame"] > 0 for r in working if r["format"] != "keras")
+    assert all(r["macs"]["per_new_frame"] > 0 for r in working)
+
+
+def test_the_source_model_keras_is_timed_once_for_the_bundles_made_from_it(tiny_bundle, tmp_path):
+    data, _, bundle, _ = tiny_bundle
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    args = ["bench", str(bundle), str(copy), "--data", str(data), "--runs", "3", "--warmup", "1", "--threads", "1"]
+    result = CliRunner().invoke(app, [*args, "--no-detectors", "--no-end-to-end", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    keras = [r for r in json.loads((tmp_path / "report" / "bench.json").read_text())["rows"] if r["format"] == "keras"]
+    assert [r["bundle"] for r in keras] == [str(bundle), str(copy)] and all(r["status"] == "ok" for r in keras)
+    assert keras[0]["latency"]["1"]["window"]["p50_ms"] > 0 and keras[0]["files"][0].endswith("model.keras")
+    assert keras[0]["latency"] == keras[1]["latency"] and keras[0]["startup"] == keras[1]["startup"]  # timed once
+    assert keras[0]["accuracy"]["agreement_with_keras"] == 1.0
 
 
 def test_the_reference_model_is_scored_on_the_same_held_out_faces(bench_report, tiny_bundle):
