@@ -179,7 +179,8 @@ def test() -> None:
 
 
 def wild() -> None:
-    """The shipped default's runs (docs/wild.md): the recipe, five more stage-1 cycles, int8, the table."""
+    """The shipped default's runs (docs/wild.md, docs/lab/ferplus.md): the recipe, five more stage-1 cycles on
+    FER2013's labels, one on the FER+ votes, int8, the table."""
     setup()
     # each earlier default is remade on the way (their history: docs/lab/default-models.md); first the recipe alone
     previous, first_stage = "runs/wild-w0.5-e50d0.5", "runs/stills-w0.5-e50-d0.5"
@@ -212,16 +213,27 @@ def wild() -> None:
     fifth_cycle += ["--encoder", "runs/stills-w0.5-then30x4-mix0.2"]
     fer_edge("train", *recipe, *fifth_cycle, "--out", fifth_run, "--force")
     fer_edge("export", fifth_run, "--int8", "--data", DATA, *tuned, "--out", fifth, "--force")
-    # the shipped model: a cycle from that bundle's encoder (recovered from int8) with sensor noise, then stage 2
-    # without the noise on 8,000 stills per epoch, exported with every other frame mirrored
+    # sixth: a cycle from that bundle's encoder (recovered from int8) with sensor noise, then stage 2 without the
+    # noise on 8,000 stills per epoch, exported with every other frame mirrored
     sixth_run, sixth = "runs/wild-w0.5-from-default-n0.05-s8000", "bundles/wild-w0.5-from-default-n0.05-s8000-mirror"
     noisy_cycle = ["--pretrain-from", fifth, *mixup_cycle, "--pretrain-noise", "0.05"]
     sixth_stage = [*noisy_cycle, "--encoder", "runs/stills-w0.5-from-default-n0.05", "--stills-per-epoch", "8000"]
     fer_edge("train", *recipe, *sixth_stage, "--out", sixth_run, "--force")
     mirrored = ["--mirror-odd-frames", "--out", sixth, "--force"]
     fer_edge("export", sixth_run, "--int8", "--data", DATA, *tuned, *mirrored)
+    # the shipped model: a 15-epoch cycle on the FER+ vote distributions from the sixth bundle's encoder (its stage 2
+    # on the votes alone is a by-product), then stage 2 with FER2013's folder label given half of each target's
+    # non-neutral share
+    votes = ["--stills-labels", "ferplus", "--stills-per-epoch", "8000"]
+    ferplus_cycle = ["--pretrain-from", sixth, *cycle[2:], "--pretrain-epochs", "15", "--pretrain-mixup", "0.2"]
+    ferplus_cycle += ["--pretrain-noise", "0.05", "--encoder", "runs/stills-w0.5-from-default-fp15"]
+    fer_edge("train", *recipe, *votes, *ferplus_cycle, "--out", "runs/wild-w0.5-ferplus", "--force")
+    seventh_run, seventh = "runs/wild-w0.5-ferplus-fw0.5x", "bundles/wild-w0.5-ferplus-fw0.5x"
+    blend = ["--folder-weight", "0.5", "--folder-blend", "expressions"]
+    fer_edge("train", *recipe, *votes, *blend, *ferplus_cycle, "--out", seventh_run, "--force")
+    fer_edge("export", seventh_run, "--int8", "--data", DATA, *tuned, *mirrored[:1], "--out", seventh, "--force")
     reference = ["--reference", os.environ["FER"]] if os.environ.get("FER") else []
-    table = [sixth, fifth, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
+    table = [seventh, sixth, fifth, "bundles/wild-w0.5-e50d0.5", "--stills", STILLS, "--sequences", DATA, *reference]
     run(str(BIN / "python"), "benchmarks/wild_table.py", *table, "--out", "reports/wild-table")
 
 

@@ -40,8 +40,20 @@ def test_every_command_of_tasks_wild_uses_only_options_that_its_fer_edge_command
         known = {opt for param in commands[call[1]].params for opt in param.opts + param.secondary_opts}
         assert {a for a in call[2:] if a.startswith("--")} <= known, call
         checked += 1
-    assert checked == 12  # six trainings, six exports
-    shipped = [c for c in calls if "runs/wild-w0.5-from-default-n0.05-s8000" in c]
-    assert [c[1] for c in shipped] == ["train", "export"]
-    assert "--pretrain-noise" in shipped[0] and "--jitter-noise" not in shipped[0]
-    assert shipped[0][shipped[0].index("--stills-per-epoch") + 1] == "8000" and "--mirror-odd-frames" in shipped[1]
+    assert checked == 15  # eight trainings, seven exports
+    sixth = [c for c in calls if "runs/wild-w0.5-from-default-n0.05-s8000" in c]
+    assert [c[1] for c in sixth] == ["train", "export"]
+    assert "--pretrain-noise" in sixth[0] and "--jitter-noise" not in sixth[0]
+    assert sixth[0][sixth[0].index("--stills-per-epoch") + 1] == "8000" and "--mirror-odd-frames" in sixth[1]
+    # the shipped model: stage 1 on the votes from the sixth bundle, stage 2 with the folder label over expressions
+    shipped = [c for c in calls if "runs/wild-w0.5-ferplus-fw0.5x" in c]
+    assert [c[1] for c in shipped] == ["train", "export"] and "--mirror-odd-frames" in shipped[1]
+
+    def value(call, option):
+        return call[call.index(option) + 1]
+
+    assert value(shipped[0], "--pretrain-from") == value(sixth[1], "--out")
+    assert value(shipped[0], "--stills-labels") == "ferplus" and value(shipped[0], "--folder-blend") == "expressions"
+    assert value(shipped[0], "--folder-weight") == "0.5" and value(shipped[0], "--pretrain-epochs") == "15"
+    first = [c for c in calls if "runs/wild-w0.5-ferplus" in c and c[1] == "train"][0]  # trains the shared stage 1
+    assert value(first, "--encoder") == value(shipped[0], "--encoder") and "--folder-weight" not in first
