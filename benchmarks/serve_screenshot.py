@@ -4,7 +4,8 @@ dataset image): docs/serve.png for the README, and the eye of tests/test_serve.p
 
     python benchmarks/serve_screenshot.py --out docs/serve.png
     python benchmarks/demo_clip.py reports/demo_3faces.avi    # public-domain faces (scikit-image's astronaut)
-    python benchmarks/serve_screenshot.py --source reports/demo_3faces.avi --out docs/serve.png
+    python benchmarks/serve_screenshot.py --source reports/demo_3faces.avi --seconds 9 --size 1100x807 \\
+        --out docs/serve.png
 
 Chromium's own --screenshot is taken at the page's load event, which a multipart image fires with its first
 frame, before the bars and the timeline have had their events. So the page is driven over the DevTools protocol
