@@ -155,12 +155,15 @@ def convert_part(
 ) -> dict[str, float] | None:
     """Writes one model file. For int8 TFLite: with tune, searches the ELU range tops and returns the factors kept;
     with tops instead, applies those factors (found on the encoder) to this model's copies of its layers. int8 ONNX
-    files get the same floor and tops (export.ranges.onnx_elu_overrides)."""
+    files get the same floor and tops (export.ranges.onnx_elu_overrides). An int8 file is made from the part's float
+    file when that is already written."""
+    float_path = path.with_name(path.stem.split("_int8")[0] + f"_float32.{fmt}")
     if fmt == "tflite":
         if calibration is None:
             path.write_bytes(to_tflite(model))
             return None
-        calibrated, searched = calibrate_tflite(model, calibration, int8_io, elu_floor), None
+        float_model = float_path.read_bytes() if float_path.exists() else to_tflite(model)
+        calibrated, searched = calibrate_tflite(float_model, calibration, elu_floor), None
         if tune is not None:
             calibrated, searched = search_tops(calibrated, tune, log)
         elif tops:
@@ -168,7 +171,6 @@ def convert_part(
             log(f"  int8 range tops: the encoder's {len(tops)} lowered tops applied to {path.name}")
         path.write_bytes(quantize_tflite(calibrated, int8_io))
         return searched
-    float_path = path.with_name(path.stem.split("_int8")[0] + "_float32.onnx")
     if calibration is None:
         to_onnx(model, path)
     else:

@@ -50,30 +50,28 @@ def to_tflite(
     calibration: (N, *model input without batch) float32, fed one item at a time.
     elu_floor: the lowest value an ELU input's int8 range keeps (export.ranges); None keeps the calibrated one.
     """
+    with converter_quiet():
+        converted = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     if calibration is None:
-        with converter_quiet():
-            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    return quantize_tflite(calibrate_tflite(model, calibration, int8_io, elu_floor), int8_io)
+        return converted
+    return quantize_tflite(calibrate_tflite(converted, calibration, elu_floor), int8_io)
 
 
-def calibrate_tflite(
-    model: keras.Model, calibration: np.ndarray, int8_io: bool = True, elu_floor: float | None = ELU_FLOOR
-) -> bytes:
-    """The converter's calibrated model, every tensor's range recorded but nothing quantized yet, with the ELU floor
-    applied: export.ranges edits it, then quantize_tflite runs the converter's own quantizer."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+def calibrate_tflite(float_model: bytes, calibration: np.ndarray, elu_floor: float | None = ELU_FLOOR) -> bytes:
+    """The float TFLite model with every tensor's range recorded on `calibration` but nothing quantized yet, and the
+    ELU floor applied: export.ranges edits it, then quantize_tflite runs the converter's own quantizer.
+
+    It is what TFLiteConverter's calibrate-only mode returns (tensors, ranges and the int8 model made from it are
+    the same), taken from the float file already converted instead of converting the Keras model a second time,
+    which is most of a conversion's time."""
+    from tensorflow.lite.python.optimize import calibrator
 
     def representative() -> Iterator[list[np.ndarray]]:
         for item in calibration:
             yield [item[None].astype(np.float32)]
 
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8 if int8_io else tf.float32
-    converter._experimental_calibrate_only = True  # noqa: SLF001 - the ranges are edited before quantizing
     with converter_quiet():
-        calibrated = converter.convert()
+        calibrated = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_model)).calibrate(representative)
     return calibrated if elu_floor is None else floor_elu_inputs(calibrated, elu_floor)
 
 

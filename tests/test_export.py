@@ -213,7 +213,7 @@ def test_the_range_top_search_lowers_a_top_stretched_by_outliers_and_follows_flo
     import keras
 
     from fer_edge.export.bundle import feature_closeness
-    from fer_edge.export.convert import calibrate_tflite
+    from fer_edge.export.convert import calibrate_tflite, to_tflite
     from fer_edge.export.ranges import elu_keys, search_tops
 
     rng = np.random.default_rng(0)
@@ -228,17 +228,57 @@ def test_the_range_top_search_lowers_a_top_stretched_by_outliers_and_follows_flo
     assert conv(calibration).numpy().max() > 4 * conv(faces).numpy().max()  # the premise
 
     score = feature_closeness(faces, model.predict(faces, verbose=0), int8_io=False)
-    calibrated = calibrate_tflite(model, calibration, int8_io=False, elu_floor=None)
+    calibrated = calibrate_tflite(to_tflite(model), calibration, elu_floor=None)
     tuned, tops = search_tops(calibrated, score, log=lambda _: None)
     assert tops and set(tops) <= set(elu_keys(calibrated)) and min(tops.values()) <= 0.6
     assert score(tuned) > score(calibrated) + 0.002  # 0.9883 -> 0.99 or more when written
+
+
+def test_calibrating_the_float_file_gives_the_int8_model_the_converter_gives():
+    """calibrate_tflite reads the float file instead of converting the Keras model again; the int8 model made from it
+    has the same tensors, types, scales and zero points as the one from TFLiteConverter's own calibrate-only mode."""
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fer_edge.export.convert import calibrate_tflite, converter_quiet, quantize_tflite, to_tflite
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((16, 16, 1))
+    hidden = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(hidden))
+    model = keras.Model(inputs, outputs)
+    calibration = rng.random((8, 16, 16, 1), dtype=np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([item[None]] for item in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - the converter's own path, for comparison
+    with converter_quiet():
+        theirs = quantize_tflite(converter.convert())
+    ours = quantize_tflite(calibrate_tflite(to_tflite(model), calibration, elu_floor=None))
+
+    def tensors(model_bytes):
+        found = Interpreter(model_content=model_bytes).get_tensor_details()
+        return [
+            (
+                t["name"],
+                str(t["dtype"]),
+                list(t["shape"]),
+                list(t["quantization_parameters"]["scales"]),
+                list(t["quantization_parameters"]["zero_points"]),
+            )
+            for t in found
+        ]
+
+    assert len(tensors(ours)) > 5 and tensors(ours) == tensors(theirs)
 
 
 def test_range_tops_found_on_the_encoder_apply_to_every_copy_of_its_layers_in_the_whole_window_model():
     """The search runs on the streaming encoder; keyed by layer, each factor reaches the 3 unrolled copies."""
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from fer_edge.export.convert import calibrate_tflite
+    from fer_edge.export.convert import calibrate_tflite, to_tflite
     from fer_edge.export.ranges import elu_keys, elu_sites, scale_tops
     from fer_edge.export.twin import streaming_parts, unrolled_twin
     from fer_edge.train.model import build_model
@@ -246,8 +286,8 @@ def test_range_tops_found_on_the_encoder_apply_to_every_copy_of_its_layers_in_th
     twin = unrolled_twin(build_model(5, width=0.0625), 0.0625)
     encoder, _ = streaming_parts(twin)
     frames = np.random.default_rng(0).random((4, 3, 48, 48, 1), dtype=np.float32)
-    full = calibrate_tflite(twin, frames, elu_floor=None)
-    keys = elu_keys(calibrate_tflite(encoder, frames.reshape(-1, 48, 48, 1), elu_floor=None))
+    full = calibrate_tflite(to_tflite(twin), frames, elu_floor=None)
+    keys = elu_keys(calibrate_tflite(to_tflite(encoder), frames.reshape(-1, 48, 48, 1), elu_floor=None))
     assert keys[:4] == ["elu1:in", "elu1:out", "elu2:in", "elu2:out"] and len(keys) == 16
 
     def tops(calibrated):
