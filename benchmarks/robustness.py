@@ -8,6 +8,8 @@ the face blown up to 144 px, as a camera closer to it would see it, before the r
 
     python benchmarks/robustness.py fer_edge/models/default \\
         --reference emotion_model_quantized.tflite --out reports/robustness
+    python benchmarks/robustness.py fer_edge/models/default --labels ferplus \\
+        --reference emotion_model_quantized.tflite --out reports/robustness-ferplus
 
 Each condition changes the 48x48 face crops (uint8, as read) before the runtime's own `preprocess_frame`, with a
 fixed seed, so every model sees the same pixels; then accuracy over the 6 classes with neutral and over the 5 seed
@@ -135,9 +137,16 @@ def main() -> None:
         "--out", type=Path, default=Path("reports/robustness"), help="folder for table.md and table.json"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random conditions (noise, side light)")
+    parser.add_argument(
+        "--labels",
+        choices=("folder", "ferplus"),
+        default="folder",
+        help="score against FER2013's own labels or the FER+ annotators' majority (faces without one left out)",
+    )
     args = parser.parse_args()
 
-    faces = load_faces(EvalConfig(bundle="", data=args.stills, classes=SIX), None, print)
+    faces = load_faces(EvalConfig(bundle="", data=args.stills, classes=SIX, labels=args.labels), None, print)
+    key = "fer_val" if args.labels == "folder" else "ferplus_val"
     scorers = [bundle_scorer(EvalConfig(bundle=str(b), data="", threads=1)) for b in args.bundles]
     names = [str(b) for b in args.bundles]
     if args.reference:
@@ -152,21 +161,23 @@ def main() -> None:
             rows = [i for i, label in enumerate(changed.labels) if label in DEFAULT_CLASSES]
             labels = [changed.labels[i] for i in rows]
             five = score(probabilities[rows], labels, scorer.classes, list(DEFAULT_CLASSES))["accuracy_shared"]
-            results[name][condition] = {"fer_val_6": six, "fer_val_5": five}
+            results[name][condition] = {f"{key}_6": six, f"{key}_5": five}
             print(f"{condition:28s} {name}: 6 classes {six:.1%}, 5 classes {five:.1%}", flush=True)
     for name in names:
         for mean, members in MEANS.items():
             results[name][mean] = {
-                key: float(np.mean([results[name][m][key] for m in members])) for key in ("fer_val_6", "fer_val_5")
+                k: float(np.mean([results[name][m][k] for m in members])) for k in (f"{key}_6", f"{key}_5")
             }
     header = "| condition | " + " | ".join(names) + " |"
     lines = [header, "|---|" + "---:|" * len(names)]
     for condition in [*CONDITIONS, "mean of the changed", *FRAMING, "mean of the framings"]:
-        cells = [f"{results[n][condition]['fer_val_6']:.1%} / {results[n][condition]['fer_val_5']:.1%}" for n in names]
+        cells = [f"{results[n][condition][f'{key}_6']:.1%} / {results[n][condition][f'{key}_5']:.1%}" for n in names]
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"FER2013 val, {len(faces.labels)} faces of 6 classes: accuracy over the 6 classes with neutral / over the 5 "
+        f"FER2013 val, {len(faces.labels)} faces of 6 classes, "
+        + ("FER2013's own labels" if args.labels == "folder" else "the FER+ majority labels")
+        + ": accuracy over the 6 classes with neutral / over the 5 "
         "seed classes (their faces only). int8 TFLite streaming, 1 thread; the fer model at 64x64. "
         f"Seed {args.seed} for the random conditions.",
     ]
