@@ -225,7 +225,8 @@ def wild() -> None:
     # on the votes alone is a by-product), then stage 2 with FER2013's folder label given half of each target's
     # non-neutral share
     votes = ["--stills-labels", "ferplus", "--stills-per-epoch", "8000"]
-    ferplus_cycle = ["--pretrain-from", sixth, *cycle[2:], "--pretrain-epochs", "15", "--pretrain-mixup", "0.2"]
+    ferplus_cycle = ["--pretrain-from", sixth, "--pretrain-epochs", "15", "--pretrain-dropout", "0.25"]
+    ferplus_cycle += ["--pretrain-lr", "1e-3", "--pretrain-mixup", "0.2"]
     ferplus_cycle += ["--pretrain-noise", "0.05", "--encoder", "runs/stills-w0.5-from-default-fp15"]
     fer_edge("train", *recipe, *votes, *ferplus_cycle, "--out", "runs/wild-w0.5-ferplus", "--force")
     seventh_run, seventh = "runs/wild-w0.5-ferplus-fw0.5x", "bundles/wild-w0.5-ferplus-fw0.5x"

@@ -150,6 +150,14 @@ def blend_folder(targets: np.ndarray, folder: np.ndarray, weight: float, blend: 
     return np.where((folder == neutral)[:, None], targets, blended)
 
 
+def describe_blend(weight: float, blend: str) -> str:
+    """How a target mixes the votes and the folder label, for the training log ("" without a folder label)."""
+    if not weight:
+        return ""
+    where = " (non-neutral share only)" if blend == "expressions" else ""
+    return f" x {1 - weight:g} + folder label x {weight:g}{where}"
+
+
 def relabel_stills(
     stills: Stills,
     votes: Votes,

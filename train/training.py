@@ -20,6 +20,7 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.dataset import Sequences, load_sequences
 from fer_edge.errors import UsageError
+from fer_edge.ferplus import describe_blend, find_votes, load_ferplus_stills
 from fer_edge.preprocess import SPEC, mirror_windows
 from fer_edge.split import (
     SUBJECT_PROTOCOL,
@@ -283,12 +284,8 @@ def fit_one(
         shown = relabel(stills.train, train.classes)
         soft = shown.targets  # FER+ vote distributions over this model's classes, or None: one-hot labels
         if soft is not None:
-            blend = f" x {1 - config.folder_weight:g} + folder label x {config.folder_weight:g}"
-            blend += " (non-neutral share only)" if config.folder_blend == "expressions" else ""
-            log(
-                f"{prefix}still targets: FER+ vote distributions{blend if config.folder_weight else ''} over "
-                + ", ".join(train.classes)
-            )
+            blend = describe_blend(config.folder_weight, config.folder_blend)
+            log(f"{prefix}still targets: FER+ vote distributions{blend} over " + ", ".join(train.classes))
         if config.teacher:
             said, said_classes = teacher_probabilities(Path(config.teacher), shown, log)
             soft = blended_targets(still_targets(shown), train.classes, said, said_classes, config.teacher_weight)
@@ -512,8 +509,6 @@ def load_stills_parts(config: TrainConfig, recipe: Recipe, log: Log) -> StillsPa
 
 
 def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
-    from fer_edge.ferplus import find_votes, load_ferplus_stills
-
     path = Path(config.stills)
     votes = find_votes(path, Path(config.ferplus) if config.ferplus else None)
     train = load_ferplus_stills(
@@ -521,9 +516,7 @@ def load_ferplus_parts(config: TrainConfig, log: Log) -> StillsParts:
     )
     val = load_ferplus_stills(path, "val", "ferplus-majority", votes) if has_split(path, "val") else None
     kind = "vote distributions" if config.stills_labels == "ferplus" else "majority labels"
-    if config.folder_weight:
-        kind += f" x {1 - config.folder_weight:g} + their folder label x {config.folder_weight:g}"
-        kind += " (non-neutral share only)" if config.folder_blend == "expressions" else ""
+    kind += describe_blend(config.folder_weight, config.folder_blend)
     log(
         f"loaded {len(train.stills)} training stills from {config.stills} with FER+ {kind} from {votes} "
         f"({len(train.stills.skipped)} unreadable or blank skipped, {train.without_votes} without votes, "
