@@ -198,6 +198,7 @@ def pretrain_encoder(
         epochs=config.epochs,
         callbacks=[EpochLog(config.epochs, log, checkpoint)],
         verbose=0,
+        shuffle=False,  # the dataset shuffles (Keras warns that it would ignore True)
     )
     seconds = time.perf_counter() - started
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
