@@ -262,7 +262,8 @@ def score(
 ) -> dict:
     """Accuracy, macro F1, per-class recall and the confusion matrix of `probabilities` against `labels`.
 
-    accuracy: argmax over every class of the model, on the faces whose label the model has.
+    accuracy: argmax over every class of the model, on the faces whose label both the model and `data_classes` have
+    (so an 8-class model's held-out contempt faces are left out when only the 5 seed classes are asked for).
     accuracy_shared: argmax over the classes both the model and the data have (e.g. the 5 seed classes).
     """
     model_classes = tuple(model_classes)
@@ -272,8 +273,8 @@ def score(
             f"the model's classes ({', '.join(model_classes)}) and the data's "
             f"({', '.join(data_classes)}) have none in common"
         )
-    rows = [i for i, label in enumerate(labels) if label in model_classes]
-    not_scored = Counter(label for label in labels if label not in model_classes)
+    rows = [i for i, label in enumerate(labels) if label in shared]
+    not_scored = Counter(label for label in labels if label not in shared)
     truth = np.array([model_classes.index(labels[i]) for i in rows], dtype=np.int64)
     picked = probabilities[rows]
     predicted = picked.argmax(axis=1)
@@ -300,7 +301,7 @@ def score(
         "macro_f1": float(np.mean(f1)) if f1 else float("nan"),
         "recall": recall,
         "confusion": {"rows": scored_classes, "columns": list(model_classes), "counts": confusion.tolist()},
-        "not_scored": dict(not_scored),  # labels the model lacks
+        "not_scored": dict(not_scored),  # labels the model or the classes asked for lack
         "predicted_outside_data": dict(outside),  # predictions of classes the data lacks (all errors)
         "predicted": [model_classes[p] for p in predicted],
     }
