@@ -144,8 +144,9 @@ def main() -> None:
         "for a model that has them all. "
         "FER2013 val, 5 classes: the val faces of happy, surprise, anger, sadness, fear, argmax over those 5; 6 with "
         "neutral: argmax over the model's classes (the fer model's: over the 6, disgust excluded). CK+48 held-out: "
-        "the bundle's 75 held-out sequences (seed 70/30 split), argmax over every class of the model (a neutral "
-        "answer is an error) / over the 5 seed classes. int8 TFLite, "
+        "the bundle's held-out sequences of the 5 seed classes (seed 70/30 split: 75 for a run on those 5, 76 for "
+        "one on all 7 CK+48 classes), argmax over every class of the model (a neutral answer is an error) / over "
+        "the 5 seed classes. int8 TFLite, "
         + (
             "streaming (encoder once per face + head)"
             if streaming
