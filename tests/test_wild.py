@@ -237,6 +237,73 @@ def test_stage_one_continues_from_an_encoder_and_records_where_it_started(synthe
     keras.backend.clear_session()
 
 
+def test_an_interrupted_stage_one_resumes_from_its_last_whole_epoch(synthetic_stills, tmp_path, monkeypatch):
+    import keras
+
+    from fer_edge.stills import load_stills
+    from fer_edge.train import pretrain
+
+    train = load_stills(synthetic_stills, "train")
+    config = pretrain.PretrainConfig(width=0.0625, epochs=2, batch_size=16)
+    saved = pretrain.save_checkpoint
+
+    def save_then_stop(folder, model, epoch, history, key):  # the session ends right after epoch 1's checkpoint
+        saved(folder, model, epoch, history, key)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.pretrain_encoder(train, None, config, tmp_path / "stage1", log=lambda _: None)
+    monkeypatch.undo()
+    assert not (tmp_path / "stage1").exists() and (tmp_path / ".stage1.partial" / "state.npz").is_file()
+
+    lines = []
+    other = replace(config, seed=7)  # other settings do not take this checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)
+        pretrain.pretrain_encoder(train, None, other, tmp_path / "stage1", log=lines.append)
+    monkeypatch.undo()
+    assert any("of other settings or stills; starting afresh" in line for line in lines)
+
+    with pytest.raises(KeyboardInterrupt):  # the seed-7 checkpoint is replaced by a seed-42 one at epoch 1
+        monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)
+        pretrain.pretrain_encoder(train, None, config, tmp_path / "stage1", log=lambda _: None)
+    monkeypatch.undo()
+    lines = []
+    record = pretrain.pretrain_encoder(train, None, config, tmp_path / "stage1", log=lines.append)
+    assert any("resuming at epoch 2/2" in line for line in lines)
+    assert sum("[stills] epoch" in line for line in lines) == 1  # only epoch 2 trained
+    assert record["resumed_at_epoch"] == 2
+    assert len(json.loads((tmp_path / "stage1" / "history.json").read_text())["loss"]) == 2
+    assert not (tmp_path / ".stage1.partial").exists()  # done: nothing left to resume
+    keras.backend.clear_session()
+
+
+def test_a_checkpoint_restores_weights_and_optimizer_state(tmp_path):
+    import keras
+
+    from fer_edge.train.checkpoint import load_checkpoint, save_checkpoint
+
+    def model():
+        built = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        built.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        built.optimizer.build(built.trainable_variables)
+        return built
+
+    trained = model()
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    trained.fit(x, x[:, :2], epochs=3, verbose=0)
+    save_checkpoint(tmp_path, trained, 3, {"loss": [3.0, 2.0, 1.0]}, {"seed": 1})
+    fresh = model()
+    assert load_checkpoint(tmp_path, fresh, {"seed": 2}) is None  # another run's
+    assert load_checkpoint(tmp_path, fresh, {"seed": 1}) == (3, {"loss": [3.0, 2.0, 1.0]})
+    for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(trained.optimizer.variables, fresh.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(fresh.optimizer.iterations.numpy()) == 3  # one batch per epoch: Adam continues at step 4
+
+
 def test_pretrain_from_must_be_a_stage_one_folder_of_the_same_width(synthetic_ck48, synthetic_stills, tmp_path):
     base = ["train", "--recipe", "wild", "--data", str(synthetic_ck48), "--stills", str(synthetic_stills)]
     base += ["--out", str(tmp_path / "r")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.stills import Stills
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
+from fer_edge.train.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
 from fer_edge.train.config import ENCODER_FILE
 from fer_edge.train.model import build_encoder, build_state
 
@@ -125,9 +127,13 @@ def build_classifier(
 
 
 class EpochLog(keras.callbacks.Callback):
-    def __init__(self, epochs: int, log: Log, checkpoint: Callable[[int], None]):
+    """Logs each epoch and keeps the history (from `history`, a resumed run's earlier epochs); after each epoch,
+    hands `checkpoint` the epochs done and the history so far."""
+
+    def __init__(self, epochs: int, log: Log, checkpoint: Callable[[int, dict], None], history: dict):
         super().__init__()
         self.epochs, self.log, self.checkpoint = epochs, log, checkpoint
+        self.history = {k: list(v) for k, v in history.items()}
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -142,7 +148,9 @@ class EpochLog(keras.callbacks.Callback):
             f"acc {logs.get('accuracy', math.nan):.3f}  val acc {logs.get('val_accuracy', math.nan):.3f}  "
             f"{time.perf_counter() - self.started:.0f}s"
         )
-        self.checkpoint(epoch + 1)
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(float(value))
+        self.checkpoint(epoch + 1, self.history)
 
 
 def pretrain_encoder(
@@ -184,24 +192,34 @@ def pretrain_encoder(
     )
     out = Path(out)
     checkpoint_dir = out.parent / f".{out.name}.partial"
+    key = {"config": config.to_dict(), "classes": list(train.classes), "stills": len(train)}
+    done, earlier = load_checkpoint(checkpoint_dir, model, key) or (0, {})
+    if done:
+        log(
+            f"[stills] resuming at epoch {done + 1}/{config.epochs} from the checkpoint in {checkpoint_dir} "
+            "(weights and optimizer as they were; the stills are shuffled afresh)"
+        )
+    elif (checkpoint_dir / STATE_FILE).is_file():
+        log(f"[stills] the checkpoint in {checkpoint_dir} is of other settings or stills; starting afresh")
 
-    def checkpoint(epoch: int) -> None:
-        """The encoder after each epoch, so an interrupted stage 1 leaves something to inspect."""
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    def checkpoint(epoch: int, history: dict) -> None:
+        """The state after each epoch, to resume from; the encoder's weights beside it, to inspect."""
+        save_checkpoint(checkpoint_dir, model, epoch, history, key)
         encoder.save_weights(checkpoint_dir / ENCODER_FILE)
-        atomic_write_text(checkpoint_dir / "epoch.txt", f"{epoch}\n")
 
+    progress = EpochLog(config.epochs, log, checkpoint, earlier)
     started = time.perf_counter()
-    fitted = model.fit(
+    model.fit(
         still_batches(train, config),
         validation_data=validation,
         epochs=config.epochs,
-        callbacks=[EpochLog(config.epochs, log, checkpoint)],
+        initial_epoch=done,
+        callbacks=[progress],
         verbose=0,
         shuffle=False,  # the dataset shuffles (Keras warns that it would ignore True)
     )
     seconds = time.perf_counter() - started
-    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    history = progress.history
     record = {
         "config": config.to_dict(),
         "augmentation": config.jitter.to_dict() if config.augment else None,
@@ -209,8 +227,9 @@ def pretrain_encoder(
         "train_stills": len(train),
         "skipped_stills": len(train.skipped),
         "val_stills": len(val) if val is not None else 0,
-        "train_seconds": seconds,
-        "seconds_per_epoch": seconds / config.epochs,
+        "train_seconds": seconds,  # of this process; a resumed run's earlier epochs are not in it
+        "seconds_per_epoch": seconds / max(1, config.epochs - done),
+        "resumed_at_epoch": done + 1 if done else None,
         "val_accuracy_last_epoch": history.get("val_accuracy", [math.nan])[-1],
         # the stage 1 this one continued, so a chain of them can be read back to its first run
         "started_from": json.loads((Path(config.init_from) / "pretrain.json").read_text())
@@ -221,5 +240,9 @@ def pretrain_encoder(
         encoder.save_weights(tmp / ENCODER_FILE)
         atomic_write_text(tmp / "pretrain.json", json.dumps(record, indent=2) + "\n")
         atomic_write_text(tmp / "history.json", json.dumps(history, indent=1) + "\n")
-    log(f"[stills] encoder written to {out} ({seconds / 60:.1f} min, {seconds / config.epochs:.0f} s per epoch)")
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    log(
+        f"[stills] encoder written to {out} ({seconds / 60:.1f} min, "
+        f"{seconds / max(1, config.epochs - done):.0f} s per epoch)"
+    )
     return record

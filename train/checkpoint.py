@@ -1,0 +1,48 @@
+"""Stage 1's state after each epoch, so that a run cut short (Ctrl-C, the end of a session) continues from its last
+whole epoch instead of from the start.
+
+One .npz holds everything (the weights, the optimizer's variables, the epoch and the history so far), written to a
+temporary name and renamed, so a checkpoint is never half old and half new. It is only resumed by a run of the same
+settings on the same stills (its `key`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+STATE_FILE = "state.npz"
+
+
+def save_checkpoint(folder: Path, model: keras.Model, epoch: int, history: dict, key: dict) -> None:
+    """`model`'s weights and optimizer state after `epoch` whole epochs, with the history of those epochs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+    arrays |= {f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
+    arrays["record"] = np.array(json.dumps({"key": key, "epoch": epoch, "history": history}))
+    temporary = folder / f".{STATE_FILE}.tmp"
+    with open(temporary, "wb") as file:
+        np.savez(file, **arrays)
+    os.replace(temporary, folder / STATE_FILE)
+
+
+def load_checkpoint(folder: Path, model: keras.Model, key: dict) -> tuple[int, dict] | None:
+    """(epochs done, their history) after restoring `model` (compiled, its optimizer built) from `folder`; None
+    when there is no checkpoint there or it is of other settings or stills."""
+    path = folder / STATE_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as state:
+        record = json.loads(str(state["record"]))
+        if record["key"] != json.loads(json.dumps(key)):
+            return None
+        weights = [state[f"weight_{i}"] for i in range(len(model.get_weights()))]
+        optimizer = [state[f"optimizer_{i}"] for i in range(len(model.optimizer.variables))]
+    model.set_weights(weights)
+    for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
+        variable.assign(value)
+    return record["epoch"], record["history"]
