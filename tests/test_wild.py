@@ -252,10 +252,12 @@ def test_an_interrupted_stage_one_resumes_from_its_last_whole_epoch(synthetic_st
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)
+    lines = []
     with pytest.raises(KeyboardInterrupt):
-        pretrain.pretrain_encoder(train, None, config, tmp_path / "stage1", log=lambda _: None)
+        pretrain.pretrain_encoder(train, None, config, tmp_path / "stage1", log=lines.append)
     monkeypatch.undo()
     assert not (tmp_path / "stage1").exists() and (tmp_path / ".stage1.partial" / "state.npz").is_file()
+    assert "the same command resumes stage 1 from its checkpoint" in lines[-1]
 
     lines = []
     other = replace(config, seed=7)  # other settings do not take this checkpoint

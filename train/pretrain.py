@@ -209,15 +209,20 @@ def pretrain_encoder(
 
     progress = EpochLog(config.epochs, log, checkpoint, earlier)
     started = time.perf_counter()
-    model.fit(
-        still_batches(train, config),
-        validation_data=validation,
-        epochs=config.epochs,
-        initial_epoch=done,
-        callbacks=[progress],
-        verbose=0,
-        shuffle=False,  # the dataset shuffles (Keras warns that it would ignore True)
-    )
+    try:
+        model.fit(
+            still_batches(train, config),
+            validation_data=validation,
+            epochs=config.epochs,
+            initial_epoch=done,
+            callbacks=[progress],
+            verbose=0,
+            shuffle=False,  # the dataset shuffles (Keras warns that it would ignore True)
+        )
+    except KeyboardInterrupt:
+        if (checkpoint_dir / STATE_FILE).is_file():
+            log(f"[stills] stopped; the same command resumes stage 1 from its checkpoint in {checkpoint_dir}")
+        raise
     seconds = time.perf_counter() - started
     history = progress.history
     record = {
