@@ -95,6 +95,43 @@ def test_cross_validation_writes_folds_and_a_summary(synthetic_ck48, tmp_path):
     assert cv2.imread(str(run / "confusion_matrix_dcnn.png")) is not None
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Even though the:UserWarning")  # tf.data's own functions stay compiled
+def test_an_interrupted_cross_validation_trains_only_its_unfinished_folds(synthetic_ck48, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from fer_edge.train import training
+    from fer_edge.train.folds import reuse_fold
+
+    run, store = tmp_path / "cv", tmp_path / ".cv.folds"
+    args = ["train", "--data", str(synthetic_ck48), "--out", str(run), "--cv", "2", "--classes", "happy,fear", *TINY]
+    fit_one = training.fit_one
+
+    def stop_at_fold_two(data, split, *rest):  # the session ends during the second fold
+        if split.fold == 2:
+            raise KeyboardInterrupt
+        return fit_one(data, split, *rest)
+
+    tf.config.run_functions_eagerly(True)  # as in the test above: tiny folds, no graph trace per fold
+    try:
+        monkeypatch.setattr(training, "fit_one", stop_at_fold_two)
+        assert CliRunner().invoke(app, args).exit_code == 130
+        monkeypatch.undo()
+        assert not run.exists() and (store / "fold_1" / "metrics.json").is_file() and not (store / "fold_2").exists()
+        assert not reuse_fold(store, tmp_path / "elsewhere" / "fold_1", {"config": {}, "test": []})  # another run's
+        result = CliRunner().invoke(app, args)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert result.exit_code == 0, result.output
+    assert "[fold 1/2] finished by an earlier run of this command" in result.output
+    assert "[fold 1/2] training" not in result.output and "[fold 2/2] training" in result.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert [f["fold"] for f in summary["per_fold"]] == [1, 2]
+    assert summary["per_fold"][0]["accuracy"] == json.loads((run / "fold_1" / "metrics.json").read_text())["accuracy"]
+    check_run_folder(run / "fold_1", ("happy", "fear"))
+    assert not (run / "fold_1" / "fold_key.json").exists() and not store.exists()
+
+
 def test_a_failure_during_training_leaves_no_run_folder(synthetic_ck48, tmp_path, monkeypatch):
     from fer_edge.train import training
 

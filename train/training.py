@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +43,7 @@ from fer_edge.train.config import (
     encoder_dir,
     is_bundle,
 )
+from fer_edge.train.folds import folds_store, keep_fold, reuse_fold
 from fer_edge.train.model import build_model, build_state
 from fer_edge.train.pretrain import PretrainConfig, pretrain_encoder
 from fer_edge.train.recipes import Recipe
@@ -586,15 +588,39 @@ def train(config: TrainConfig, log: Log = print) -> dict:
     for split in splits:
         check_disjoint(split, data)
 
+    store = folds_store(Path(config.out))
     with atomic_dir(Path(config.out), config.force) as tmp:
         if config.cv:
-            results = [
-                fit_one(data, s, recipe, config, tmp / f"fold_{s.fold}", log, auxiliary, stills, encoder_weights)
-                for s in splits
-            ]
+            results = []
+            for s in splits:
+                directory, key = tmp / f"fold_{s.fold}", fold_key(config, s)
+                if reuse_fold(store, directory, key):
+                    log(f"[fold {s.fold}/{s.folds}] finished by an earlier run of this command: reused from {store}")
+                    results.append(read_fold(directory))
+                    continue
+                results.append(fit_one(data, s, recipe, config, directory, log, auxiliary, stills, encoder_weights))
+                keep_fold(store, directory, key)
             outcome = summarize_folds(results, data, config, recipe, tmp, log)
         else:
             fit_one(data, splits[0], recipe, config, tmp, log, auxiliary, stills, encoder_weights)
             outcome = json.loads((tmp / "metrics.json").read_text())
+    shutil.rmtree(store, ignore_errors=True)
     log(f"run written to {config.out}")
     return outcome
+
+
+def fold_key(config: TrainConfig, split: Split) -> dict:
+    """What a kept fold must share with this run to be reused: every setting but where the run goes, and the
+    held-out sequences."""
+    settings = {k: v for k, v in asdict(config).items() if k not in ("out", "force")}
+    return {"config": settings, "test": sorted(split.test)}
+
+
+def read_fold(directory: Path) -> RunResult:
+    """The RunResult of a fold folder that fit_one wrote."""
+    metrics = json.loads((directory / "metrics.json").read_text())
+    with np.load(directory / "test_predictions.npz") as held_out:
+        labels, probabilities, ids = held_out["labels"], held_out["probabilities"], held_out["ids"]
+    return RunResult(
+        directory, metrics["accuracy"], metrics["macro_f1"], metrics["train_seconds"], labels, probabilities, ids
+    )
