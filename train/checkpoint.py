@@ -2,32 +2,30 @@
 whole epoch instead of from the start.
 
 One .npz holds everything (the weights, the optimizer's variables, the epoch and the history so far), written to a
-temporary name and renamed, so a checkpoint is never half old and half new. It is only resumed by a run of the same
-settings on the same stills (its `key`).
+temporary name and renamed (fer_edge.atomic), so a checkpoint is never half old and half new. It is only resumed
+by a run of the same settings on the same stills (its `key`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from fer_edge.atomic import atomic_path
 
 STATE_FILE = "state.npz"
 
 
 def save_checkpoint(folder: Path, model: keras.Model, epoch: int, history: dict, key: dict) -> None:
     """`model`'s weights and optimizer state after `epoch` whole epochs, with the history of those epochs."""
-    folder.mkdir(parents=True, exist_ok=True)
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     arrays |= {f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
     arrays["record"] = np.array(json.dumps({"key": key, "epoch": epoch, "history": history}))
-    temporary = folder / f".{STATE_FILE}.tmp"
-    with open(temporary, "wb") as file:
-        np.savez(file, **arrays)
-    os.replace(temporary, folder / STATE_FILE)
+    with atomic_path(folder / STATE_FILE) as temporary:
+        np.savez(temporary, **arrays)
 
 
 def load_checkpoint(folder: Path, model: keras.Model, key: dict) -> tuple[int, dict] | None:

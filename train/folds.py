@@ -6,11 +6,10 @@ runs again. A kept fold is only reused by a run of the same settings and the sam
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from fer_edge.atomic import atomic_write_text
+from fer_edge.atomic import atomic_dir, atomic_write_text
 
 KEY_FILE = "fold_key.json"
 
@@ -23,13 +22,9 @@ def folds_store(out: Path) -> Path:
 
 def keep_fold(store: Path, directory: Path, key: dict) -> None:
     """A copy of the finished fold `directory` in `store`, with its key; renamed into place whole."""
-    store.mkdir(parents=True, exist_ok=True)
-    partial = store / f".{directory.name}.tmp"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(directory, partial)
-    atomic_write_text(partial / KEY_FILE, json.dumps(key, indent=1) + "\n")
-    shutil.rmtree(store / directory.name, ignore_errors=True)
-    os.replace(partial, store / directory.name)
+    with atomic_dir(store / directory.name, force=True) as kept:
+        shutil.copytree(directory, kept, dirs_exist_ok=True)
+        atomic_write_text(kept / KEY_FILE, json.dumps(key, indent=1) + "\n")
 
 
 def reuse_fold(store: Path, directory: Path, key: dict) -> bool:
