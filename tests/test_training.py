@@ -132,6 +132,39 @@ def test_an_interrupted_cross_validation_trains_only_its_unfinished_folds(synthe
     assert not (run / "fold_1" / "fold_key.json").exists() and not store.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Even though the:UserWarning")  # tf.data's own functions stay compiled
+def test_an_interrupted_training_resumes_from_its_last_whole_epoch(synthetic_ck48, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from fer_edge.train import training
+
+    run, partial = tmp_path / "run", tmp_path / ".run.folds" / "run.partial"
+    args = ["train", "--data", str(synthetic_ck48), "--out", str(run), "--recipe", "edge", *TINY]
+    saved = training.save_checkpoint
+
+    def save_then_stop(folder, model, epoch, history, key):  # the session ends right after epoch 1's checkpoint
+        saved(folder, model, epoch, history, key)
+        raise KeyboardInterrupt
+
+    tf.config.run_functions_eagerly(True)  # tiny runs: no graph trace
+    try:
+        monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+        stopped = CliRunner().invoke(app, args)
+        monkeypatch.undo()
+        resumed = CliRunner().invoke(app, args)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert stopped.exit_code == 130 and "the same command resumes this training" in stopped.output
+    assert "epoch   1/2" in stopped.output and "epoch   2/2" not in stopped.output
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming at epoch 2/2" in resumed.output
+    assert "epoch   1/2" not in resumed.output and "epoch   2/2" in resumed.output  # only epoch 2 trained
+    check_run_folder(run, ("happy", "surprise", "anger", "sadness", "fear"))  # both epochs in history.json
+    assert json.loads((run / "metrics.json").read_text())["resumed_at_epoch"] == 2
+    assert not partial.parent.exists()  # done: nothing left to resume
+
+
 def test_a_failure_during_training_leaves_no_run_folder(synthetic_ck48, tmp_path, monkeypatch):
     from fer_edge.train import training
 
@@ -163,7 +196,10 @@ def test_sigterm_during_training_removes_the_temporary_run_folder(synthetic_ck48
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
     assert "interrupted" in output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["CK+48"]
+    left = sorted(p.name for p in tmp_path.iterdir())  # no temporary run folder; at most a whole epoch's checkpoint
+    assert left in (["CK+48"], [".run.folds", "CK+48"]), left
+    if ".run.folds" in left:
+        assert [p.name for p in (tmp_path / ".run.folds" / "run.partial").iterdir()] == ["state.npz"]
 
 
 def test_repeats_pass_over_every_training_sequence_that_many_times_per_epoch():

@@ -35,6 +35,7 @@ from fer_edge.split import (
 from fer_edge.stills import Stills, has_split, load_stills, relabel
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
+from fer_edge.train.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
 from fer_edge.train.config import (
     ENCODER_FILE,
     TrainConfig,
@@ -124,6 +125,24 @@ class ProgressAndHeldOut(keras.callbacks.Callback):
             f"acc {logs.get('accuracy', float('nan')):.3f}{val}  held-out acc {accuracy:.3f}  "
             f"lr {rate:.1e}  {time.perf_counter() - self.started:.1f}s"
         )
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """Keeps Keras' per-epoch logs (from `history`, a resumed run's earlier epochs) and, with a `folder`, saves after
+    each epoch the state to resume from (train.checkpoint): weights, optimizer, these logs and the other callbacks'
+    `records`. Last among the callbacks, so that the epoch's held-out and stills records are in."""
+
+    def __init__(self, folder: Path | None, key: dict, history: dict, records: list[dict]):
+        super().__init__()
+        self.folder, self.key, self.records = folder, key, records
+        self.history = {k: list(v) for k, v in history.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        if self.folder is not None:
+            state = {"fit": self.history, "records": self.records}
+            save_checkpoint(self.folder, self.model, epoch + 1, state, self.key)
 
 
 def sample_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray:
@@ -242,9 +261,13 @@ def fit_one(
     auxiliary: Sequences | None = None,
     stills: StillsParts | None = None,
     encoder_weights: Path | None = None,
+    partial: Path | None = None,
 ) -> RunResult:
     """Train one model on split.train (plus `auxiliary` sequences and `stills`), evaluate on split.test, write the
-    run files. The model predicts data.classes followed by the recipe's stills classes (neutral)."""
+    run files. The model predicts data.classes followed by the recipe's stills classes (neutral).
+
+    With `partial`, the state after each epoch is kept there, and a checkpoint there of the same settings and split
+    is resumed from its last whole epoch; it is removed once the model is trained."""
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f"[fold {split.fold}/{split.folds}] " if split.fold else ""
     seed = config.seed + (split.fold or 0)
@@ -271,6 +294,16 @@ def fit_one(
         metrics=["accuracy"],
     )
     build_state(model, train.frames)
+    key = fold_key(config, split)
+    done, earlier = (load_checkpoint(partial, model, key) if partial else None) or (0, {})
+    if done:
+        log(
+            f"{prefix}resuming at epoch {done + 1}/{recipe.epochs} from the checkpoint in {partial} "
+            "(weights and optimizer as they were; the batches are drawn afresh)"
+        )
+    elif partial and (partial / STATE_FILE).is_file():
+        log(f"{prefix}the checkpoint in {partial} is of other settings or another split; starting afresh")
+    batch_seed = seed + done  # a resumed run does not replay the first epochs' batches
     progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
     extra = f" ({len(train) - len(split.train)} of auxiliary classes)" if auxiliary is not None else ""
     if stills is not None:
@@ -293,21 +326,32 @@ def fit_one(
             soft = blended_targets(still_targets(shown), train.classes, said, said_classes, config.teacher_weight)
             own = "votes" if shown.targets is not None else "label"
             log(f"{prefix}still targets: {1 - config.teacher_weight:g} {own} + {config.teacher_weight:g} teacher")
-        batches, steps = mixed_batches(train, shown, recipe, weights, seed, soft)
+        batches, steps = mixed_batches(train, shown, recipe, weights, batch_seed, soft)
         if val_stills is not None:
             callbacks.append(StillsProgress(val_stills, targets, data.classes, log, seed, recipe.mirror_odd_frames))
     else:
-        batches, steps = training_batches(train, recipe, seed), None
+        batches, steps = training_batches(train, recipe, batch_seed), None
+    records = [c.records for c in callbacks if isinstance(c, ProgressAndHeldOut | StillsProgress)]
+    for kept, saved in zip(records, earlier.get("records", []), strict=False):
+        kept.update({name: list(values) for name, values in saved.items()})
+    epochs = EpochRecord(partial, key, earlier.get("fit", {}), records)
+    callbacks.append(epochs)
     started = time.perf_counter()
-    fitted = model.fit(
-        batches,
-        steps_per_epoch=steps,
-        validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(train.classes))) if val else None,
-        epochs=recipe.epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,  # the dataset shuffles
-    )
+    try:
+        model.fit(
+            batches,
+            steps_per_epoch=steps,
+            validation_data=(val.frames, keras.utils.to_categorical(val.labels, len(train.classes))) if val else None,
+            epochs=recipe.epochs,
+            initial_epoch=done,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # the dataset shuffles
+        )
+    except KeyboardInterrupt:
+        if partial and (partial / STATE_FILE).is_file():
+            log(f"{prefix}stopped; the same command resumes this training from its checkpoint in {partial}")
+        raise
     seconds = time.perf_counter() - started
     if auxiliary is not None or recipe.precision != "float32":
         model = keep_target_outputs(model, len(targets), config.width)  # also a float32 copy of a bfloat16 model
@@ -315,11 +359,9 @@ def fit_one(
     probabilities = model.predict(test.frames, verbose=0, batch_size=64)
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == test.labels))
-    history = {k: [float(v) for v in values] for k, values in fitted.history.items() if k != "learning_rate"}
-    history.update(progress.records)
-    for callback in callbacks:
-        if isinstance(callback, StillsProgress):
-            history.update(callback.records)
+    history = {k: values for k, values in epochs.history.items() if k != "learning_rate"}
+    for kept in records:
+        history.update(kept)
     name = f"{recipe.name} recipe, width {config.width:g}, {split.protocol}" + (
         f" fold {split.fold}/{split.folds}" if split.fold else ""
     )
@@ -345,7 +387,8 @@ def fit_one(
         "predicted_outside_sequence_classes": int(np.sum(predicted >= len(data.classes))),
         "train_accuracy_last_epoch": history["accuracy"][-1],
         "epochs_run": len(history["loss"]),
-        "train_seconds": seconds,
+        "train_seconds": seconds,  # of this process; a resumed run's earlier epochs are not in it
+        "resumed_at_epoch": done + 1 if done else None,
         "test_sequences": len(test),
         "train_sequences": len(train),
     }
@@ -359,6 +402,8 @@ def fit_one(
     atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_config(config, recipe, data, directory, train.ids[len(split.train) :], stills)
     np.savez(directory / "test_predictions.npz", ids=test.ids, labels=test.labels, probabilities=probabilities)
+    if partial:
+        shutil.rmtree(partial, ignore_errors=True)
     log(
         f"{prefix}held-out accuracy {accuracy:.1%} ({int(np.sum(predicted == test.labels))}/{len(test)}), "
         f"macro F1 {metrics['macro_f1']:.3f}, {seconds / 60:.1f} min; recall "
@@ -598,11 +643,15 @@ def train(config: TrainConfig, log: Log = print) -> dict:
                     log(f"[fold {s.fold}/{s.folds}] finished by an earlier run of this command: reused from {store}")
                     results.append(read_fold(directory))
                     continue
-                results.append(fit_one(data, s, recipe, config, directory, log, auxiliary, stills, encoder_weights))
+                partial = store / f"{directory.name}.partial"
+                results.append(
+                    fit_one(data, s, recipe, config, directory, log, auxiliary, stills, encoder_weights, partial)
+                )
                 keep_fold(store, directory, key)
             outcome = summarize_folds(results, data, config, recipe, tmp, log)
         else:
-            fit_one(data, splits[0], recipe, config, tmp, log, auxiliary, stills, encoder_weights)
+            partial = store / "run.partial"
+            fit_one(data, splits[0], recipe, config, tmp, log, auxiliary, stills, encoder_weights, partial)
             outcome = json.loads((tmp / "metrics.json").read_text())
     shutil.rmtree(store, ignore_errors=True)
     log(f"run written to {config.out}")
