@@ -1,5 +1,5 @@
-"""Stage 1's state after each epoch, so that a run cut short (Ctrl-C, the end of a session) continues from its last
-whole epoch instead of from the start.
+"""A training's state after each epoch (stage 1's, and each stage-2 run's or fold's), so that a run cut short (Ctrl-C,
+the end of a session) continues from its last whole epoch instead of from the start.
 
 One .npz holds everything (the weights, the optimizer's variables, the epoch and the history so far), written to a
 temporary name and renamed (fer_edge.atomic), so a checkpoint is never half old and half new. It is only resumed
