@@ -265,7 +265,7 @@ def test_an_interrupted_stage_one_resumes_from_its_last_whole_epoch(synthetic_st
         monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)
         pretrain.pretrain_encoder(train, None, other, tmp_path / "stage1", log=lines.append)
     monkeypatch.undo()
-    assert any("of other settings or stills; starting afresh" in line for line in lines)
+    assert any("of other settings or data; starting afresh" in line for line in lines)
 
     with pytest.raises(KeyboardInterrupt):  # the seed-7 checkpoint is replaced by a seed-42 one at epoch 1
         monkeypatch.setattr(pretrain, "save_checkpoint", save_then_stop)

@@ -9,6 +9,7 @@ by a run of the same settings on the same stills (its `key`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -44,3 +45,19 @@ def load_checkpoint(folder: Path, model: keras.Model, key: dict) -> tuple[int, d
     for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
         variable.assign(value)
     return record["epoch"], record["history"]
+
+
+def resume(
+    folder: Path, model: keras.Model, key: dict, epochs: int, log: Callable[[str], None], prefix: str
+) -> tuple[int, dict]:
+    """(epochs done, their history) from `folder`'s checkpoint of this `key`, else (0, {}); the log says which."""
+    found = load_checkpoint(folder, model, key)
+    if found:
+        log(
+            f"{prefix}resuming at epoch {found[0] + 1}/{epochs} from the checkpoint in {folder} "
+            "(weights and optimizer as they were; the batches are drawn afresh)"
+        )
+        return found
+    if (folder / STATE_FILE).is_file():
+        log(f"{prefix}the checkpoint in {folder} is of other settings or data; starting afresh")
+    return 0, {}

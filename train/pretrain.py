@@ -24,7 +24,7 @@ from fer_edge import stopping
 from fer_edge.atomic import atomic_dir, atomic_write_text
 from fer_edge.stills import Stills
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
-from fer_edge.train.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
+from fer_edge.train.checkpoint import STATE_FILE, resume, save_checkpoint
 from fer_edge.train.config import ENCODER_FILE
 from fer_edge.train.model import build_encoder, build_state
 
@@ -193,14 +193,7 @@ def pretrain_encoder(
     out = Path(out)
     checkpoint_dir = out.parent / f".{out.name}.partial"
     key = {"config": config.to_dict(), "classes": list(train.classes), "stills": len(train)}
-    done, earlier = load_checkpoint(checkpoint_dir, model, key) or (0, {})
-    if done:
-        log(
-            f"[stills] resuming at epoch {done + 1}/{config.epochs} from the checkpoint in {checkpoint_dir} "
-            "(weights and optimizer as they were; the stills are shuffled afresh)"
-        )
-    elif (checkpoint_dir / STATE_FILE).is_file():
-        log(f"[stills] the checkpoint in {checkpoint_dir} is of other settings or stills; starting afresh")
+    done, earlier = resume(checkpoint_dir, model, key, config.epochs, log, "[stills] ")
 
     def checkpoint(epoch: int, history: dict) -> None:
         """The state after each epoch, to resume from; the encoder's weights beside it, to inspect."""

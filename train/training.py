@@ -35,7 +35,7 @@ from fer_edge.split import (
 from fer_edge.stills import Stills, has_split, load_stills, relabel
 from fer_edge.train.augment import Jitter, augment_sequences, mixup
 from fer_edge.train.auxiliary import add_auxiliary, keep_target_outputs
-from fer_edge.train.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
+from fer_edge.train.checkpoint import STATE_FILE, resume, save_checkpoint
 from fer_edge.train.config import (
     ENCODER_FILE,
     TrainConfig,
@@ -295,14 +295,7 @@ def fit_one(
     )
     build_state(model, train.frames)
     key = fold_key(config, split)
-    done, earlier = (load_checkpoint(partial, model, key) if partial else None) or (0, {})
-    if done:
-        log(
-            f"{prefix}resuming at epoch {done + 1}/{recipe.epochs} from the checkpoint in {partial} "
-            "(weights and optimizer as they were; the batches are drawn afresh)"
-        )
-    elif partial and (partial / STATE_FILE).is_file():
-        log(f"{prefix}the checkpoint in {partial} is of other settings or another split; starting afresh")
+    done, earlier = resume(partial, model, key, recipe.epochs, log, prefix) if partial else (0, {})
     batch_seed = seed + done  # a resumed run does not replay the first epochs' batches
     progress = ProgressAndHeldOut(test, recipe.epochs, log, prefix)
     extra = f" ({len(train) - len(split.train)} of auxiliary classes)" if auxiliary is not None else ""
