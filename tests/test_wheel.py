@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def site_packages_mb(environment: Path) -> float:
+def site_packages(environment: Path) -> Path:
     [site] = list(environment.glob("lib/python*/site-packages")) or list(environment.glob("Lib/site-packages"))
-    return sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
+    return site
+
+
+def site_packages_mb(environment: Path) -> float:
+    return sum(f.stat().st_size for f in site_packages(environment).rglob("*") if f.is_file()) / 1e6
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +74,14 @@ def test_the_base_install_has_no_tensorflow_nor_onnxruntime_and_prints_its_versi
     version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     shown = fer_edge(installed, "--version", cwd=ROOT)
     assert shown.returncode == 0 and shown.stdout.strip() == f"fer-edge {version}"
+
+
+def test_the_wheel_carries_the_licence_and_the_detectors_notice(installed):
+    site = site_packages(installed.parent)
+    [info] = list(site.glob("fer_edge-*.dist-info"))
+    assert "Apache License" in (info / "licenses" / "LICENSE").read_text()
+    assert "License-Expression: Apache-2.0" in (info / "METADATA").read_text()
+    assert "Apache License" in (site / "fer_edge" / "models" / "detectors" / "NOTICE").read_text()
 
 
 def test_run_answers_a_photo_and_a_video_and_says_when_there_is_no_face(installed, tmp_path):
