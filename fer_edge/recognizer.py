@@ -55,6 +55,10 @@ class Recognizer:
         self.config.validate()
         self.model = load_model(self.config)
         self.detector = load_detector(self.config)
+        self._given = str(model)
+
+    def __repr__(self) -> str:
+        return f"Recognizer(model={self._given!r}, detector={self.config.detector!r}, classes={self.classes})"
 
     @property
     def classes(self) -> tuple[str, ...]:

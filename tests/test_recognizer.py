@@ -45,6 +45,13 @@ def test_public_surface_is_what_all_names():
     assert all(hasattr(fer_edge, name) for name in fer_edge.__all__)
 
 
+def test_a_recognizer_shows_its_model_detector_and_classes(recognizer):
+    assert repr(recognizer) == (
+        "Recognizer(model='default', detector='blazeface', "
+        "classes=('happy', 'surprise', 'anger', 'sadness', 'fear', 'neutral'))"
+    )
+
+
 def test_version_is_the_one_in_pyproject():
     declared = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert fer_edge.__version__ == declared == importlib.metadata.version("fer-edge")
