@@ -299,6 +299,14 @@ def paced(steps: Iterable[Step], stop: threading.Event, realtime: bool = True) -
         yield step
 
 
+def announced(steps: Iterable[Step], line: str, log: Callable[[str], None]) -> Iterator[Step]:
+    """`steps`, with `line` logged before the first: a camera that cannot be opened says so before any "serving"."""
+    for index, step in enumerate(steps):
+        if index == 0:
+            log(line)
+        yield step
+
+
 def tapped(steps: Iterable[Step], on_step: Callable[[Step], None] | None) -> Iterator[Step]:
     """`steps`, each handed to `on_step` (an MQTT publisher) as it goes by."""
     for step in steps:
@@ -340,9 +348,9 @@ def serve(
     server = open_server(hub, options.host, options.port, options.debug)
     threading.Thread(target=server.serve_forever, name="fer-edge-serve", daemon=True).start()
     try:
-        log(start_line(server))
         with contextlib.closing(recognizer.steps(source, stats)) as run:
-            feed(hub, tapped(paced(run, stop, options.realtime), on_step), stats)
+            steps = announced(run, start_line(server), log)
+            feed(hub, tapped(paced(steps, stop, options.realtime), on_step), stats)
         if stop.is_set():
             return
         hub.publish_event(json.dumps(hub.summary), event="end")

@@ -309,6 +309,14 @@ def test_cli_port_in_use_is_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_cli_a_source_that_cannot_be_opened_is_one_line_and_nothing_is_announced(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
+    result = CliRunner().invoke(app, ["serve", "--source", str(tmp_path / "broken.mp4"), "--port", "0"])
+    assert result.exit_code != 0 and result.output.startswith("error: "), result.output
+    assert "broken.mp4" in result.output and "serving" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 BAR_BGR = (222, 141, 60)  # the page's .fill colour, #3c8dde (the overlay in the video draws green bars)
 needs_chromium = pytest.mark.skipif(
     screenshots.find_chromium() is None, reason="Chromium is not installed (apt-get install -y chromium)"
