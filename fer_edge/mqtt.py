@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from fer_edge.errors import UsageError, require
 
 USERNAME_VARIABLE, PASSWORD_VARIABLE = "FER_EDGE_MQTT_USERNAME", "FER_EDGE_MQTT_PASSWORD"
+DEFAULT_PREFIX = "fer-edge"  # the topic prefix of a --mqtt URL without a path
 DISCOVERY_PREFIX = "homeassistant"
 RECONNECT_DELAYS = (1, 4)  # seconds: paho doubles from the first to the second; 4 keeps a return within 5 s
 MAX_QUEUED = 1000  # messages paho may hold for the broker (QoS 1 in flight); more are dropped and counted
@@ -41,7 +42,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Broker:
-    """Where to publish, from mqtt://host[:port]/prefix or mqtts://host[:port]/prefix."""
+    """Where to publish, from mqtt://host[:port][/prefix] or mqtts://host[:port][/prefix]."""
 
     host: str
     port: int
@@ -54,10 +55,13 @@ class Broker:
 
 
 def parse_broker(url: str) -> Broker:
+    """mqtt://host[:port][/prefix] or mqtts://...; the prefix defaults to DEFAULT_PREFIX."""
     parts = urlsplit(url)
-    prefix = parts.path.strip("/")
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not prefix:
-        raise UsageError(f"--mqtt takes mqtt://host[:port]/prefix (or mqtts://), got {url!r}")
+    if "://" not in url and url and not any(c in url for c in "/@ "):  # a bare host or host:port
+        raise UsageError(f"--mqtt takes a URL: did you mean mqtt://{url}/{DEFAULT_PREFIX}?")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise UsageError(f"--mqtt takes mqtt://host[:port][/prefix] (or mqtts://), got {url!r}")
+    prefix = parts.path.strip("/") or DEFAULT_PREFIX
     if parts.username or parts.password:
         raise UsageError(f"put no credentials in --mqtt; set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}")
     if any(c in prefix for c in "+#"):

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -154,6 +155,7 @@ def finish(process: subprocess.Popen) -> str:
     [
         ("mqtt://broker.lan/home/cams", ("broker.lan", 1883, "home/cams", False)),
         ("mqtts://10.0.0.2:8884/x/", ("10.0.0.2", 8884, "x", True)),
+        ("mqtt://localhost", ("localhost", 1883, "fer-edge", False)),  # no path: the default prefix
     ],
 )
 def test_broker_urls_give_host_port_prefix_and_tls(url, expected):
@@ -164,14 +166,16 @@ def test_broker_urls_give_host_port_prefix_and_tls(url, expected):
 @pytest.mark.parametrize(
     "url, fragment",
     [
-        ("http://host/p", "mqtt://host[:port]/prefix"),
-        ("mqtt://host", "mqtt://host[:port]/prefix"),
+        ("http://host/p", "mqtt://host[:port][/prefix]"),
+        ("mqtt:///p", "mqtt://host[:port][/prefix]"),
+        ("broker.lan", "did you mean mqtt://broker.lan/fer-edge?"),
+        ("localhost:1884", "did you mean mqtt://localhost:1884/fer-edge?"),
         ("mqtt://user:secret@host/p", "FER_EDGE_MQTT_USERNAME"),
         ("mqtt://host/a/+", "cannot hold + or #"),
     ],
 )
 def test_bad_broker_urls_are_one_usage_line(url, fragment):
-    with pytest.raises(UsageError, match=fragment.replace("[", r"\[").replace("+", r"\+")):
+    with pytest.raises(UsageError, match=re.escape(fragment)):
         parse_broker(url)
 
 
@@ -379,5 +383,5 @@ def test_watch_without_a_broker_and_run_with_a_bad_url_are_one_line():
     watched = CliRunner().invoke(app, ["watch", f"mqtt://127.0.0.1:{free_port()}/fleet", "--seconds", "1"])
     assert watched.exit_code == 1 and watched.output.startswith("error: MQTT broker mqtt://127.0.0.1:")
     assert "is not reachable" in watched.output and len(watched.output.strip().splitlines()) == 1
-    ran = CliRunner().invoke(app, ["run", "--source", "0", "--mqtt", "mqtt://host"])
-    assert ran.exit_code == 2 and "mqtt://host[:port]/prefix" in ran.output
+    ran = CliRunner().invoke(app, ["run", "--source", "0", "--mqtt", "broker.lan"])
+    assert ran.exit_code == 2 and "did you mean mqtt://broker.lan/fer-edge?" in ran.output

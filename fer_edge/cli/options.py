@@ -192,7 +192,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         Annotated[
             str | None,
             typer.Option(
-                help="Publish to this broker: mqtt://host[:port]/prefix or mqtts://... (docs/mqtt.md).",
+                help="Publish to this broker: mqtt://host[:port][/prefix] or mqtts://... (docs/mqtt.md).",
                 rich_help_panel=MQTT_PANEL,
                 show_default=False,
             ),

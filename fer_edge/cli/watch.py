@@ -15,7 +15,7 @@ from fer_edge.cli.app import app, friendly_errors
 @friendly_errors
 def watch_command(
     url: Annotated[
-        str, typer.Argument(help="The broker and prefix the cameras publish to: mqtt://host[:port]/prefix.")
+        str, typer.Argument(help="The broker and prefix the cameras publish to: mqtt://host[:port][/prefix].")
     ],
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
     ca: Annotated[Path | None, typer.Option(help="mqtts: the broker's CA certificate.")] = None,
