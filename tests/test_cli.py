@@ -1,6 +1,9 @@
-"""Bad input gets one line, the right exit code and no traceback."""
+"""Bad input gets one line, the right exit code and no traceback; --help shows what the code says."""
+
+import re
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
@@ -27,6 +30,31 @@ def test_help_lists_the_commands():
     train_help = invoke("train", "--help").output
     for option in ("--data", "--out", "--recipe", "--epochs", "--width", "--classes", "--cv", "--seed"):
         assert option in train_help
+
+
+def every_command(group, path: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group, such as `data`
+            yield from every_command(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_help_text_is_shown_as_written():
+    """The help is rendered as markdown: text such as `<emotion>/` would vanish as an HTML tag unless quoted."""
+
+    def flat(text: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", text.replace("`", ""))).strip()
+
+    commands = list(every_command(typer.main.get_command(app)))
+    assert len(commands) >= 9
+    for path, command in commands:
+        shown = flat(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "2000"}).output)
+        for text in [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]:
+            assert flat(text) in shown, (path, text)
+        narrow = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80"}).output
+        cut = [line for line in narrow.splitlines() if re.search(r"…\s*│$", line)]  # a word too long for the column
+        assert not cut, (path, cut)
 
 
 @pytest.mark.parametrize("cv, name", [(0, "edge-w0.5"), (3, "edge-w0.5-cv3")])

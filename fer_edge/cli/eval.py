@@ -23,7 +23,7 @@ def eval_command(
         typer.Option(
             "--data",
             envvar="FER_EDGE_DATA",
-            help="Labelled faces: CK+48-style sequence folders, a folder of <emotion>/ folders of stills or photos "
+            help="Labelled faces: CK+48-style sequence folders, a folder of `<emotion>/` folders of stills or photos "
             "(or of train/ and val/ holding them), or fer2013.csv (or set FER_EDGE_DATA).",
             show_default=False,
         ),

@@ -25,7 +25,7 @@ def int_list(spec: str, option: str) -> tuple[int, ...]:
 @friendly_errors
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder written by fer-edge train (one fold for --cv runs).")],
-    out: Annotated[Path | None, typer.Option(help="Bundle folder (default: bundles/<run name>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Bundle folder (default: `bundles/<run name>`).")] = None,
     int8: Annotated[
         bool,
         typer.Option("--int8", help="Add int8 models (int8 weights and activations), calibrated on training data."),
@@ -93,7 +93,7 @@ def export(
             help="Record in the manifest that every other frame of a stream reaches the model mirrored left to "
             "right, so each window sees the face from both sides at no extra cost per new frame (docs/wild.md); "
             "run, serve, eval and bench follow the manifest. The model files do not change. Default: as the run "
-            "was trained (fer-edge train --mirror-odd-frames).",
+            "was trained (its own --mirror-odd-frames option).",
             show_default=False,
         ),
     ] = None,

@@ -151,10 +151,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "source": (
         Annotated[
             str,
-            typer.Option(
-                help="picamera, a camera index (0), a video, an image, a folder or a glob.",
-                rich_help_panel=SOURCE_PANEL,
-            ),
+            typer.Option(help="picamera, a camera index (0), a video, an image, a folder or a glob."),
         ],
         "0",
     ),
@@ -192,7 +189,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         Annotated[
             str | None,
             typer.Option(
-                help="Publish to this broker: mqtt://host[:port][/prefix] or mqtts://... (docs/mqtt.md).",
+                help="Publish to this broker: mqtt://host:port/prefix (port and prefix optional) or mqtts://... "
+                "(docs/mqtt.md).",
                 rich_help_panel=MQTT_PANEL,
                 show_default=False,
             ),
@@ -279,7 +277,10 @@ def shared(*names: str, into: str = "runtime"):
     def decorate(command):
         hints = typing.get_type_hints(command, include_extras=True)
         own = [
-            parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
+            # keyword-only, as typer passes them, so that --source may go first
+            parameter.replace(
+                annotation=hints.get(parameter.name, parameter.annotation), kind=inspect.Parameter.KEYWORD_ONLY
+            )
             for parameter in inspect.signature(command).parameters.values()
             if parameter.name != into
         ]
@@ -295,7 +296,8 @@ def shared(*names: str, into: str = "runtime"):
             values = {name: kwargs.pop(name) for name in names if name in kwargs}
             return command(*args, **{into: values}, **kwargs)
 
-        parameters = own + added
+        # --source heads the help: it is the one option nearly every run and serve names
+        parameters = [p for p in added if p.name == "source"] + own + [p for p in added if p.name != "source"]
         wrapper.__signature__ = inspect.Signature(parameters)
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         return wrapper
