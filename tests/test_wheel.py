@@ -127,7 +127,9 @@ def test_serve_eval_and_bench_run_on_the_shipped_model(installed, tmp_path):
     benched = fer_edge(installed, "bench", "default", "--runs", "3", "--warmup", "1", "--out", "b", cwd=tmp_path)
     assert benched.returncode == 0, benched.stderr[-2000:]
     assert "no ONNX rows (pip install 'fer-edge[onnx]' adds them)" in benched.stderr
-    assert "tflite int8 streaming" in (tmp_path / "b" / "bench.md").read_text()
+    report = (tmp_path / "b" / "bench.md").read_text()
+    assert "tflite int8 streaming" in report and "Accuracy: not measured (no --data)." in report
+    assert "None" not in report
 
 
 @pytest.mark.parametrize("command", [["train", "--data", "."], ["export", "."]])

@@ -42,9 +42,15 @@ def markdown(results: dict) -> str:
         "# fer-edge bench",
         "",
         f"Machine: {machine['cpu'] or machine['machine']}, {machine['cpus']} CPUs ({', '.join(machine['cpu_flags'])}); "
-        f"Python {machine['python']}; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + ".",
         f"Latency: median of {results['config']['runs']} runs after {results['config']['warmup']} warm-up runs, "
-        f"threads {', '.join(map(str, threads))}. Accuracy: each bundle's held-out split, {results['config']['data']}.",
+        f"threads {', '.join(map(str, threads))}. "
+        + (
+            f"Accuracy: each bundle's held-out split, {data}."
+            if (data := results["config"]["data"])
+            else "Accuracy: not measured (no --data)."
+        ),
         "",
     ]
     for key, ceiling in results["ceilings"].items():
