@@ -397,7 +397,8 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict:
             results["rows"].append(row)
             ms = frame_ms(asdict(row), config.threads[0])
             measured = f"acc {row.accuracy['accuracy']:.1%}  " if row.accuracy else ""
-            log(f"{name} {row.label:<26} " + (f"{measured}{ms:.2f} ms/frame" if row.status == "ok" else row.status))
+            outcome = f"{measured}{ms:.2f} ms/frame" if row.status == "ok" else row.status
+            log(f"{Path(name).name} {row.label:<26} {outcome}")
     if config.reference and first_test is not None:
         row = measure_reference(Path(config.reference), first_test[1], config)
         results["rows"].append(row)
