@@ -56,16 +56,20 @@ def open_source(
         return capture_frames(int(spec), stats, max_failures, camera=True)
     path = Path(spec)
     if path.is_dir():
-        return image_frames(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), stats)
+        images = sorted(filter(is_image_file, path.iterdir()))
+        if not images and any(sub.is_dir() and any(map(is_image_file, sub.iterdir())) for sub in path.iterdir()):
+            raise InputSpecError(
+                f"{spec} holds images only in its subfolders; give '{Path(spec) / '*' / '*'}' for all of them, "
+                "or one subfolder"
+            )
+        return image_frames(images, stats, source=spec)
     if any(ch in spec for ch in "*?["):
-        return image_frames(
-            [Path(p) for p in sorted(glob.glob(spec)) if Path(p).suffix.lower() in IMAGE_SUFFIXES], stats
-        )
+        return image_frames([Path(p) for p in sorted(glob.glob(spec)) if is_image_file(Path(p))], stats, source=spec)
     if not path.exists():
         raise InputSpecError(
             f"source {spec} does not exist; give a camera index, 'picamera', a video, an image or a folder"
         )
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if is_image_file(path):
         return image_frames([path], stats, strict=True)
     if loop:
         return looping(lambda: capture_frames(str(path), stats, max_failures, camera=False))
@@ -75,7 +79,7 @@ def open_source(
 def is_image_source(spec: str) -> bool:
     """A folder, a glob or an image file: frames that need not come from one moment of one face."""
     path = Path(spec)
-    return path.is_dir() or any(ch in spec for ch in "*?[") or path.suffix.lower() in IMAGE_SUFFIXES
+    return path.is_dir() or any(ch in spec for ch in "*?[") or is_image_file(path)
 
 
 def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:
@@ -87,9 +91,15 @@ def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:
             index += 1
 
 
-def image_frames(paths: list[Path], stats: SourceStats, strict: bool = False) -> Iterator[Frame]:
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_frames(
+    paths: list[Path], stats: SourceStats, strict: bool = False, source: str = "the image source"
+) -> Iterator[Frame]:
     if not paths:
-        raise InputSpecError("the image source matched no image files (.png, .jpg, ...)")
+        raise InputSpecError(f"{source}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) to read")
     started = time.monotonic()
     for index, path in enumerate(paths):
         image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if path.stat().st_size else None

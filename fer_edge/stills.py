@@ -18,6 +18,7 @@ from fer_edge.dataset import SEQUENCE_LENGTH, read_image
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.progress import progress
+from fer_edge.sources import IMAGE_SUFFIXES
 
 # Every emotion name seen in common datasets -> fer-edge's name (CK+48's spelling).
 CLASS_NAMES: dict[str, str] = {
@@ -39,7 +40,6 @@ CLASS_NAMES: dict[str, str] = {
 # fer2013.csv's emotion codes, in order (its README).
 CSV_CODES: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral")
 CSV_USAGES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # More unreadable or blank images than this (share, or count in small sets) is a broken copy, not a few bad files.
 MAX_BAD_SHARE = 0.01
 MAX_BAD_FEW = 3

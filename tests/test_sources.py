@@ -69,3 +69,20 @@ def test_a_camera_that_stops_is_an_error_in_bounded_time_and_released(monkeypatc
             frames.append(frame)
     assert time.monotonic() - started < 5 and camera.released
     assert len(frames) == script.count("frame") and stats.dropped == script.count("fail")
+
+
+def test_a_folder_or_glob_without_images_says_so_and_points_into_subfolders(tmp_path):
+    import cv2
+
+    from fer_edge.errors import InputSpecError
+    from fer_edge.sources import SourceStats, open_source
+
+    (tmp_path / "faces" / "happy").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "faces" / "happy" / "a.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputSpecError, match=r"holds images only in its subfolders; give '.*faces/\*/\*'"):
+        list(open_source(str(tmp_path / "faces"), SourceStats()))
+    assert len(list(open_source(str(tmp_path / "faces" / "*" / "*"), SourceStats()))) == 1
+    (tmp_path / "empty").mkdir()
+    for spec in (tmp_path / "empty", tmp_path / "faces" / "*.jpg"):
+        with pytest.raises(InputSpecError, match=r": no image files \(\.bmp, .*\) to read"):
+            list(open_source(str(spec), SourceStats()))
