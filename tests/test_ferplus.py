@@ -189,3 +189,23 @@ def test_real_votes_give_the_readme_counts():
         "fear": 62,
         "contempt": 13,
     }
+
+
+def test_one_annotator_is_scored_against_the_majority_of_the_other_votes():
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ferplus_agreement.py"
+    spec = importlib.util.spec_from_file_location("ferplus_agreement", script)
+    agreement = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(agreement)
+    columns = list(COLUMNS)
+    counts = np.zeros((3, len(COLUMNS)), np.int64)
+    counts[0, [columns.index("happiness"), columns.index("neutral")]] = 9, 1  # nine others always say happy
+    counts[1, [columns.index("sadness"), columns.index("neutral")]] = 6, 4  # 5-4 or 6-3: sadness either way
+    counts[2, [columns.index("fear"), columns.index("surprise")]] = 5, 5  # 4-5 for the other side each time
+    votes, crowd, face = agreement.leave_one_out(counts)
+    right = votes == crowd
+    assert len(votes) == 30 and list(np.bincount(face)) == [10, 10, 10]
+    assert right[face == 0].sum() == 9 and right[face == 1].sum() == 6
+    assert right[face == 2].sum() == 0  # each vote is outvoted by the other side's five
+    assert set(np.array(CLASSES)[crowd[face == 2]]) == {"fear", "surprise"}
