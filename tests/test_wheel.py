@@ -74,6 +74,12 @@ def test_the_base_install_has_no_tensorflow_nor_onnxruntime_and_prints_its_versi
     version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     shown = fer_edge(installed, "--version", cwd=ROOT)
     assert shown.returncode == 0 and shown.stdout.strip() == f"fer-edge {version}"
+    module = [str(installed / "python"), "-m", "fer_edge", "--version"]  # where pip's scripts are not on PATH
+    as_module = subprocess.run(module, capture_output=True, text=True, cwd=installed)
+    assert as_module.returncode == 0 and as_module.stdout.strip() == f"fer-edge {version}"
+    in_checkout = subprocess.run(module, capture_output=True, text=True, cwd=ROOT)  # its fer_edge/ comes first
+    assert in_checkout.returncode == 1 and "Traceback" not in in_checkout.stderr
+    assert in_checkout.stderr.startswith("error: python -m fer_edge found the fer_edge/ folder of a source checkout")
 
 
 def test_the_wheel_carries_the_licence_and_the_detectors_notice(installed):
