@@ -16,6 +16,7 @@ SOCKET_TIMEOUT seconds).
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import json
 import sys
@@ -267,9 +268,14 @@ def open_server(hub: Hub, host: str = "127.0.0.1", port: int = 8000, debug: bool
     try:
         return LiveServer((host, port), hub, read_page(), debug)
     except OSError as error:
-        raise UsageError(
-            f"cannot serve on {host}:{port} ({error.strerror or error}); choose another --port (0: any free port)"
-        ) from None
+        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+            advice = "choose another --port (0: any free port)"
+        else:  # an unknown name, or an address this machine does not have
+            advice = (
+                "choose another --host: 127.0.0.1 (this machine only), 0.0.0.0 (every interface) "
+                "or an address this machine has"
+            )
+        raise UsageError(f"cannot serve on {host}:{port} ({error.strerror or error}); {advice}") from None
 
 
 def start_line(server: LiveServer) -> str:

@@ -309,6 +309,14 @@ def test_cli_port_in_use_is_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"])  # no such name; an address this machine lacks
+def test_cli_a_host_that_cannot_be_bound_points_at_host(tmp_path, host):
+    video = write_noise_video(tmp_path / "noise.avi", count=3)
+    result = CliRunner().invoke(app, ["serve", "--source", str(video), "--no-detect", "--host", host, "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot serve on {host}:0") and "choose another --host" in result.output
+
+
 def test_cli_a_source_that_cannot_be_opened_is_one_line_and_nothing_is_announced(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
     result = CliRunner().invoke(app, ["serve", "--source", str(tmp_path / "broken.mp4"), "--port", "0"])
