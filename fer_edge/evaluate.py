@@ -40,7 +40,7 @@ SAMPLE_PHOTOS = 20
 class EvalConfig:
     bundle: str
     data: str
-    split: str = "val"  # still sources with parts (FER2013's train/ and val/, the csv's Usage)
+    split: str | None = None  # still sources with parts (FER2013's train/ and val/, the csv's Usage); None: val
     classes: tuple[str, ...] | None = None  # the data classes to score (fer-edge names); None: every one there
     faces: str = "auto"  # auto: small images and folders of face crops are crops, photos go through the detector
     detector: str = "blazeface"  # fer_edge.detect.DETECTORS
@@ -109,16 +109,29 @@ def select_classes(found: list[str], wanted: tuple[str, ...] | None, where: Path
     return list(wanted)
 
 
+def split_root(data: Path, split: str | None) -> Path:
+    """The folder of a split: data/<split> where data has parts (val when none is asked), else data itself; a split
+    asked of a folder without it is a usage error rather than silently the whole folder."""
+    if split is None:
+        return data / "val" if (data / "val").is_dir() else data
+    if (data / split).is_dir():
+        return data / split
+    parts = sorted(p.name for p in data.iterdir() if p.is_dir() and p.name in ("train", "val", "test"))
+    if parts:
+        raise UsageError(f"--data {data} has no {split}/ part; it has {', '.join(f'{p}/' for p in parts)}")
+    raise UsageError(f"--data {data} has no train/ or val/ parts: leave out --split to score all of it")
+
+
 def load_faces(config: EvalConfig, heldout_ids: list[str] | None, log: Log) -> Faces:
     data = Path(config.data)
     if data.is_file():
         if data.suffix.lower() != ".csv":
             raise UsageError(f"--data {data} is a file but not a .csv; pass a folder of <emotion>/ folders")
-        stills = load_still_csv(data, config.split, config.classes)
+        stills = load_still_csv(data, config.split or "val", config.classes)
         crops = [np.round(image[:, :, 0] * 255).astype(np.uint8) for image in stills.images]
         labels = [stills.classes[i] for i in stills.labels]
         return Faces(stills.as_sequences(), crops, labels, list(stills.ids), "stills", skipped=list(stills.skipped))
-    root = data / config.split if (data / config.split).is_dir() else data
+    root = split_root(data, config.split)
     if not any(p.is_dir() for p in root.iterdir()):
         raise DatasetError(f"{root} has no emotion sub-folders (expected e.g. {root}/happy/)")
     if is_still_folder(root):

@@ -123,6 +123,8 @@ def test_the_reference_model_gets_its_own_row(tiny_bundle, tiny_reference, tmp_p
         (["--faces", "maybe"], "--faces takes auto, crops, detect"),
         (["--reference", "{tmp}/nothing.tflite"], "--reference"),
         (["--classes", "happy,bored"], "unknown emotion 'bored'"),
+        (["--split", "test"], "has no test/ part; it has train/, val/"),
+        (["--data", "{tmp}/FER/val", "--split", "train"], "has no train/ or val/ parts: leave out --split"),
     ],
 )
 def test_bad_input_is_one_line(tiny_bundle, tmp_path, args, fragment):

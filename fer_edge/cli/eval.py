@@ -29,8 +29,9 @@ def eval_command(
         ),
     ] = None,
     split: Annotated[
-        str, typer.Option(help="The part of a still set with parts: train, val (or test in a csv).")
-    ] = "val",
+        str | None,
+        typer.Option(help="The part of a still set with parts: train, val (or test in a csv); default: val."),
+    ] = None,
     classes: Annotated[
         str | None, typer.Option(help="Score only these data classes (comma list of names; default: all there).")
     ] = None,
