@@ -92,7 +92,8 @@ def scan(root: Path, classes: tuple[str, ...]) -> list[SequenceFiles]:
     unknown = [c for c in classes if c not in folders]
     if unknown:
         raise DatasetError(
-            f"class {unknown[0]!r} has no folder {root / unknown[0]}; folders there: {', '.join(folders)}"
+            f"class {unknown[0]!r} has no folder {root / unknown[0]}; folders there: {', '.join(folders)} "
+            "(choose among them with --classes)"
         )
 
     sequences: list[SequenceFiles] = []

@@ -64,7 +64,7 @@ def test_missing_dataset_explains_where_ck48_comes_from(tmp_path):
 
 
 def test_empty_class_folder_and_unknown_class(synthetic_ck48, tmp_path):
-    with pytest.raises(DatasetError, match="has no folder"):
+    with pytest.raises(DatasetError, match=r"has no folder .*; folders there: .*\(choose among them with --classes\)"):
         scan(synthetic_ck48, ("happy", "contempt"))
     for path in (synthetic_ck48 / "fear").iterdir():
         path.unlink()
