@@ -306,11 +306,16 @@ def paced(steps: Iterable[Step], stop: threading.Event, realtime: bool = True) -
 
 
 def announced(steps: Iterable[Step], line: str, log: Callable[[str], None]) -> Iterator[Step]:
-    """`steps`, with `line` logged before the first: a camera that cannot be opened says so before any "serving"."""
-    for index, step in enumerate(steps):
-        if index == 0:
+    """`steps`, with `line` logged before the first (or at the end of a source without any): a camera that cannot
+    be opened says so before any "serving"."""
+    said = False
+    for step in steps:
+        if not said:
             log(line)
+            said = True
         yield step
+    if not said:
+        log(line)
 
 
 def tapped(steps: Iterable[Step], on_step: Callable[[Step], None] | None) -> Iterator[Step]:

@@ -309,6 +309,17 @@ def test_cli_port_in_use_is_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_the_address_is_announced_once_before_the_first_frame_or_at_the_end_of_an_empty_source():
+    from fer_edge.serve import announced
+
+    lines, seen = [], []
+    for step in announced(iter(["frame 1", "frame 2"]), "serving", lines.append):
+        seen.append((step, list(lines)))
+    assert seen == [("frame 1", ["serving"]), ("frame 2", ["serving"])]
+    lines.clear()
+    assert list(announced(iter([]), "serving", lines.append)) == [] and lines == ["serving"]
+
+
 @pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1"])  # no such name; an address this machine lacks
 def test_cli_a_host_that_cannot_be_bound_points_at_host(tmp_path, host):
     video = write_noise_video(tmp_path / "noise.avi", count=3)
