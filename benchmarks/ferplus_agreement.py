@@ -74,14 +74,20 @@ def main() -> None:
     winner_votes = counts[:, : len(CLASSES)].max(axis=1)
     predicted = read_predictions(args.predictions)
     index = {all_votes.paths[row].split("/", 1)[1]: i for i, row in enumerate(rows)}  # the id eval writes
-    model_face, model_right = [], []
+    model_face, model_right, backing = [], [], []
     for key, (label, guess) in predicted.items():
         i = index.get(key)
         if i is not None and ten[i] != NO_LABEL and label in SIX:
             model_face.append(i)
             model_right.append(guess == label)
-    model_face, model_right = np.array(model_face), np.array(model_right)
+            if guess != label:  # how many annotators chose what the model said
+                backing.append(counts[i, CLASSES.index(guess)] if guess in CLASSES else 0)
+    model_face, model_right, backing = np.array(model_face), np.array(model_right), np.array(backing)
     print(f"\nthe model ({args.predictions}): {model_right.mean():.1%} of {len(model_right)} faces")
+    print(
+        f"its {len(backing)} errors name a class that at least 1, 2, 3 of the ten annotators chose: "
+        + ", ".join(f"{(backing >= n).mean():.1%}" for n in (1, 2, 3))
+    )
     print("votes for the winning class | faces | the model right | its errors | one annotator against the other nine")
     for low, high in ((9, 10), (7, 8), (6, 6), (0, 5)):
         faces_in = (winner_votes[model_face] >= low) & (winner_votes[model_face] <= high)
