@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -11,6 +13,18 @@ import pytest
 from fer_edge.dataset import DEFAULT_CLASSES
 
 REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "CK+48"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str) -> ModuleType:
+    """A script of the repository (benchmarks/*.py, tasks.py) as a module: scripts are files, not a package."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_synthetic_ck48(

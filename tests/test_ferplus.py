@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_synthetic_stills
+from conftest import load_script, write_synthetic_stills
 
 from fer_edge.errors import DatasetError, UsageError
 from fer_edge.ferplus import (
@@ -192,12 +192,7 @@ def test_real_votes_give_the_readme_counts():
 
 
 def test_one_annotator_is_scored_against_the_majority_of_the_other_votes():
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ferplus_agreement.py"
-    spec = importlib.util.spec_from_file_location("ferplus_agreement", script)
-    agreement = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(agreement)
+    agreement = load_script("benchmarks/ferplus_agreement.py")
     columns = list(COLUMNS)
     counts = np.zeros((3, len(COLUMNS)), np.int64)
     counts[0, [columns.index("happiness"), columns.index("neutral")]] = 9, 1  # nine others always say happy

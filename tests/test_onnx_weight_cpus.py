@@ -1,18 +1,15 @@
 """The ONNX weight-bits benchmark's runner: the features it brings back from another interpreter are the model's."""
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "onnx_weight_cpus.py"
-spec = importlib.util.spec_from_file_location("onnx_weight_cpus", SCRIPT)
-onnx_weight_cpus = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(onnx_weight_cpus)
+onnx_weight_cpus = load_script("benchmarks/onnx_weight_cpus.py")
 
 
 def _matmul_model(path: Path, weights: np.ndarray) -> None:

@@ -1,21 +1,16 @@
 """The arm64 check's own logic, on x86 without emulation: arguments, parity comparison, report lines."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import ROOT, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pi_check.py"
-spec = importlib.util.spec_from_file_location("pi_check", SCRIPT)
-pi_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pi_check)
+pi_check = load_script("benchmarks/pi_check.py")
 
 
 def test_defaults_are_the_pi_4_core_and_tflite_runtime():
     args = pi_check.parse_args([])
     assert args.cpu == "cortex-a72" and args.runtime == "tflite-runtime" and args.sequences == 12
-    assert "fer-edge" in str(args.cache) and not str(args.cache).startswith(str(SCRIPT.parents[1]))
+    assert "fer-edge" in str(args.cache) and not str(args.cache).startswith(str(ROOT))
 
 
 @pytest.mark.parametrize("argv", [["--sequences", "0"], ["--runtime", "tensorflow"]])

@@ -1,19 +1,14 @@
 """The robustness benchmark's camera-like changes do what their names say, on the runtime's own preprocessing."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_script
 
 from fer_edge.evaluate import Faces
 from fer_edge.preprocess import preprocess_frame
 from fer_edge.stills import static_sequences
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py"
-spec = importlib.util.spec_from_file_location("robustness", SCRIPT)
-robustness = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(robustness)
+robustness = load_script("benchmarks/robustness.py")
 
 
 def _face() -> np.ndarray:

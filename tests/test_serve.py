@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import json
 import queue
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 from typer.testing import CliRunner
 
 import fer_edge.serve
@@ -29,10 +29,7 @@ from fer_edge.recognizer import Recognizer
 from fer_edge.run import Face, RunStats
 from fer_edge.serve import MAX_EVENTS, Hub, ServeOptions, serve
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_screenshot.py"
-spec = importlib.util.spec_from_file_location("serve_screenshot", SCRIPT)
-screenshots = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(screenshots)
+screenshots = load_script("benchmarks/serve_screenshot.py")
 
 SIZE = (320, 240)  # noise at this size is about 47 KB a JPEG: a stalled viewer's socket buffers fill quickly
 

@@ -1,16 +1,11 @@
 """tasks.py: the bench table's runs are runs of the results table, of the main recipe with its epochs
 named, on the 70/30 split; `tasks.py wild` passes only options that fer-edge has."""
 
-import importlib.util
-from pathlib import Path
+from conftest import load_script
 
 
 def load_tasks():
-    script = Path(__file__).resolve().parents[1] / "tasks.py"
-    spec = importlib.util.spec_from_file_location("tasks", script)
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
-    return tasks
+    return load_script("tasks.py")
 
 
 def test_every_bench_run_is_a_results_run_of_the_main_recipe_with_its_epochs_named():

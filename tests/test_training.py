@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the train extra (TensorFlow) is not installed")
 
+from conftest import load_script
 from typer.testing import CliRunner  # noqa: E402
 
 from fer_edge.cli import app  # noqa: E402
@@ -287,16 +288,11 @@ def test_weight_decay_shrinks_kernels_by_rate_times_decay_per_step_and_spares_bi
 
 
 def test_the_edge_recipe_is_the_ablation_row_it_claims_to_be():
-    import importlib.util
     from dataclasses import replace
-    from pathlib import Path
 
     from fer_edge.train.recipes import RECIPES
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "recipe_ablation.py"
-    spec = importlib.util.spec_from_file_location("recipe_ablation", script)
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
+    ablation = load_script("benchmarks/recipe_ablation.py")
     assert RECIPES["seed"] == ablation.VARIANTS["seed"]
     assert replace(ablation.VARIANTS["seed+aug+smooth+balanced+200epochs+aux"], name="edge") == RECIPES["edge"]
 
