@@ -16,6 +16,7 @@ from fer_edge.preprocess import SPEC, preprocess_frame
 DEFAULT_CLASSES: tuple[str, ...] = ("happy", "surprise", "anger", "sadness", "fear")
 ALL_CLASSES: tuple[str, ...] = DEFAULT_CLASSES + ("contempt", "disgust")
 SEQUENCE_LENGTH = 3
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  # what every image reader here takes
 FILE_PATTERN = re.compile(r"^S(\d+)_(\d+)_(\d+)\.(png|jpe?g|bmp|tiff?)$", re.IGNORECASE)
 MISSING_HINT = (
     "CK+48 (48x48 faces from the Extended Cohn-Kanade dataset, Lucey et al. 2010, research-only licence) "
@@ -132,6 +133,10 @@ def scan(root: Path, classes: tuple[str, ...]) -> list[SequenceFiles]:
             f"{len(short)} sequences have fewer than {SEQUENCE_LENGTH} frames: {listed}{more}; complete or remove them"
         )
     return sequences
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def read_image(path: Path) -> np.ndarray:

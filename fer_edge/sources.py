@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_edge.dataset import IMAGE_SUFFIXES, is_image_file
 from fer_edge.errors import CameraError, DatasetError, InputSpecError, MissingExtraError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 LOG = logging.getLogger("fer_edge")
 READ_TIMEOUT = 5.0  # seconds a camera may take for one frame before it counts as gone
 
@@ -89,10 +89,6 @@ def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:
         for frame in open_frames():
             yield Frame(frame.image, index, frame.timestamp, frame.name)
             index += 1
-
-
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def image_frames(

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.dataset import SEQUENCE_LENGTH, read_image
+from fer_edge.dataset import SEQUENCE_LENGTH, is_image_file, read_image
 from fer_edge.errors import DatasetError, FerEdgeError, UsageError
 from fer_edge.preprocess import SPEC, preprocess_frame
 from fer_edge.progress import progress
-from fer_edge.sources import IMAGE_SUFFIXES
 
 # Every emotion name seen in common datasets -> fer-edge's name (CK+48's spelling).
 CLASS_NAMES: dict[str, str] = {
@@ -131,7 +130,7 @@ def is_still_folder(root: Path) -> bool:
 
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
+            if is_image_file(path):
                 return FILE_PATTERN.match(path.name) is None
     return False
 
@@ -156,7 +155,7 @@ def scan_still_folder(root: Path, classes: tuple[str, ...] | None = None) -> lis
         seen[label] = folder
         if classes is not None and label not in classes:
             continue
-        images = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        images = [p for p in sorted(folder.iterdir()) if p.is_file() and is_image_file(p)]
         if not images:
             raise DatasetError(f"class folder {folder} holds no images; add some or remove the folder")
         files.extend(StillFile(p, label) for p in images)
