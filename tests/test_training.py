@@ -92,8 +92,38 @@ def test_cross_validation_writes_folds_and_a_summary(synthetic_ck48, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     accuracies = [f["accuracy"] for f in summary["per_fold"]]
     assert summary["folds"] == 2 and summary["accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    saved = [np.load(run / f"fold_{fold}" / "test_predictions.npz") for fold in (1, 2)]
+    right = [s["probabilities"][:, :2].argmax(axis=1) == s["labels"] for s in saved]  # among happy, fear only
+    assert [f["accuracy_sequence_classes"] for f in summary["per_fold"]] == pytest.approx([r.mean() for r in right])
+    assert summary["pooled_accuracy_sequence_classes"] == pytest.approx(np.concatenate(right).mean())
+    assert all(f["accuracy_sequence_classes"] >= f["accuracy"] for f in summary["per_fold"])
     assert cv2.imread(str(run / "folds.png")) is not None
     assert cv2.imread(str(run / "confusion_matrix_dcnn.png")) is not None
+
+
+def test_folds_of_a_model_with_a_neutral_output_are_also_scored_among_the_sequence_classes(synthetic_ck48, tmp_path):
+    from fer_edge.dataset import load_sequences
+    from fer_edge.train.config import TrainConfig
+    from fer_edge.train.recipes import RECIPES
+    from fer_edge.train.training import RunResult, summarize_folds
+
+    data = load_sequences(synthetic_ck48, ("happy", "fear"))
+    recipe = RECIPES["wild"]  # its outputs: the sequence classes, then neutral
+    assert recipe.stills_classes == ("neutral",)
+    # fold 1: a happy face called neutral, though happy leads fear; fold 2: fear right, and happy called fear
+    folds = [([0, 1], [[0.3, 0.1, 0.6], [0.1, 0.8, 0.1]]), ([1, 0], [[0.2, 0.7, 0.1], [0.2, 0.5, 0.3]])]
+    results = [
+        RunResult(
+            tmp_path, float(np.mean(np.argmax(p, 1) == y)), 0.5, 1.0, np.array(y), np.array(p), np.array(["a", "b"])
+        )
+        for y, p in folds
+    ]
+    lines = []
+    summary = summarize_folds(results, data, TrainConfig(data=str(synthetic_ck48)), recipe, tmp_path, lines.append)
+    assert [f["accuracy"] for f in summary["per_fold"]] == [0.5, 0.5]
+    assert [f["accuracy_sequence_classes"] for f in summary["per_fold"]] == [1.0, 0.5]
+    assert summary["pooled_accuracy"] == 0.5 and summary["pooled_accuracy_sequence_classes"] == 0.75
+    assert "argmax among the 2 sequence classes only: 75.0% ± 25.0%, pooled 75.0%" in lines[-1]
 
 
 @pytest.mark.slow
