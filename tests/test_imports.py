@@ -10,7 +10,7 @@ SCRIPT = """
 import json, sys, pkgutil, importlib
 import fer_edge
 for module in pkgutil.walk_packages(fer_edge.__path__, "fer_edge."):  # subpackages too (fer_edge.cli, .bench)
-    if module.name.split(".")[1] not in ("train", "export", "__main__"):  # __main__ runs the command
+    if module.name.split(".")[1] not in ("train", "export"):
         importlib.import_module(module.name)
 from typer.testing import CliRunner
 from fer_edge.cli import app
