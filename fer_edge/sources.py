@@ -127,7 +127,11 @@ def capture_frames(
     what = f"camera {target}" if camera else f"video {target}"
     try:
         if not capture.isOpened():
-            hint = "check that it is connected and not in use" if camera else "is it a video file OpenCV can decode?"
+            hint = (
+                "check that it is connected and not in use, or give a photo, video or folder as the source"
+                if camera
+                else "is it a video file OpenCV can decode?"
+            )
             raise CameraError(f"cannot open {what}; {hint}")
         started, index, failures = time.monotonic(), 0, 0
         while True:

@@ -96,7 +96,11 @@ def test_frames_without_a_face_give_no_prediction(faces, tmp_path):
 
 @pytest.mark.parametrize(
     "source, fragment",
-    [("missing.mp4", "does not exist"), ("7", "cannot open camera 7"), ("corrupt.avi", "cannot open video")],
+    [
+        ("missing.mp4", "does not exist"),
+        ("7", "cannot open camera 7; check that it is connected and not in use, or give a photo, video or folder"),
+        ("corrupt.avi", "cannot open video"),
+    ],
 )
 def test_unusable_sources_are_one_clear_line(faces, tmp_path, monkeypatch, source, fragment):
     bundle, _, _ = faces
