@@ -3,14 +3,18 @@ bars."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from fer_edge.atomic import atomic_path
+from fer_edge.dataset import IMAGE_SUFFIXES, is_image_file
 from fer_edge.errors import UsageError
+from fer_edge.sources import Frame, is_image_source
 
 if TYPE_CHECKING:
     from fer_edge.run import FaceStep
@@ -20,6 +24,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 GAP = 6  # pixels between a face's box and its panel
 Rect = tuple[int, int, int, int]  # x, y, width, height
 SIDES = ("right", "left", "below", "above")  # where a panel goes, first choice first
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv"}
 
 
 def draw(image: np.ndarray, faces: Sequence[FaceStep], bars: bool = True) -> np.ndarray:
@@ -163,20 +168,22 @@ def open_writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWrite
 
 
 class OverlayVideo:
-    """The --out writer. It opens at the second frame, so that the frame rate comes from the timestamps,
-    and keeps the first frame's size (later frames of another size are resized)."""
+    """The --out writer for a video name. It opens at the second frame, so that the frame rate comes from the
+    timestamps, and keeps the first frame's size (later frames of another size are resized)."""
+
+    what = "annotated video"
 
     def __init__(self, path: Path):
         self.path = path
         self.first: tuple[np.ndarray, float] | None = None
         self.writer: cv2.VideoWriter | None = None
 
-    def write(self, canvas: np.ndarray, timestamp: float) -> None:
+    def write(self, canvas: np.ndarray, frame: Frame) -> None:
         if self.first is None:
-            self.first = (canvas, timestamp)
+            self.first = (canvas, frame.timestamp)
             return
         if self.writer is None:
-            interval = timestamp - self.first[1]
+            interval = frame.timestamp - self.first[1]
             self._open(1 / interval if 0.005 < interval < 2 else 30.0)
         height, width = self.first[0].shape[:2]
         self.writer.write(canvas if canvas.shape[:2] == (height, width) else cv2.resize(canvas, (width, height)))
@@ -194,3 +201,69 @@ class OverlayVideo:
             self._open(30.0)
         self.writer.release()
         return True
+
+
+class OverlayImages:
+    """The --out writer for photos: one photo's overlay as an image (`--out annotated.jpg`), or each photo's
+    overlay under its own name in a folder (`--out annotated/`), every file written whole or not at all."""
+
+    def __init__(self, path: Path, folder: bool):
+        self.path, self.folder = path, folder
+        self.what = "annotated images" if folder else "annotated image"
+        self.names: set[str] = set()
+
+    def write(self, canvas: np.ndarray, frame: Frame) -> None:
+        if not self.folder:
+            save_image(self.path, canvas)
+            self.names.add(self.path.name)
+            return
+        name = frame.name
+        if name in self.names:  # the same file name from two folders of a glob
+            name = f"{Path(name).stem}-{frame.index}{Path(name).suffix}"
+        self.names.add(name)
+        with atomic_path(self.path / name) as tmp:
+            save_image(tmp, canvas)
+
+    def close(self) -> bool:
+        return bool(self.names)
+
+
+def save_image(path: Path, canvas: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), canvas):
+        raise UsageError(f"OpenCV cannot write an image to {path}; try a .jpg or .png name")
+
+
+def check_overlay_output(out: Path, source: str) -> str:
+    """What --out writes for this source: "video", "image" (one photo) or "folder" (many photos); a name that
+    fits none is refused before a model loads."""
+    suffix = out.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in IMAGE_SUFFIXES:
+        one_photo = is_image_file(Path(source)) and not Path(source).is_dir() and not any(c in source for c in "*?[")
+        if not one_photo:
+            raise UsageError(
+                f"--out {out} is one image, for one photo; for a folder or glob of photos give a folder "
+                "(--out annotated/), for a video or camera a video name (--out annotated.mp4)"
+            )
+        return "image"
+    if suffix == "" or out.is_dir():
+        if not is_image_source(source):
+            raise UsageError(f"--out {out} is a folder, for photos; for a video or camera give --out annotated.mp4")
+        return "folder"
+    raise UsageError(
+        f"--out {out}: give a video name ({', '.join(sorted(VIDEO_SUFFIXES))}), an image name for one photo "
+        "(.jpg, .png) or a folder for many photos"
+    )
+
+
+@contextlib.contextmanager
+def overlay_output(out: Path, source: str) -> Iterator[OverlayVideo | OverlayImages]:
+    """The --out writer that fits `out` and the source (see check_overlay_output)."""
+    kind = check_overlay_output(out, source)
+    if kind == "folder":
+        out.mkdir(parents=True, exist_ok=True)
+        yield OverlayImages(out, folder=True)
+        return
+    with atomic_path(out) as tmp:
+        yield OverlayVideo(tmp) if kind == "video" else OverlayImages(tmp, folder=False)

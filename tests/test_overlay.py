@@ -1,7 +1,11 @@
-"""The overlay: each face's panel beside its own box, inside the frame, over no other face; bars only when asked."""
+"""The overlay: each face's panel beside its own box, inside the frame, over no other face; bars only when asked;
+and where --out writes it."""
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -79,3 +83,58 @@ def test_a_face_without_a_prediction_gets_its_box_and_id_only():
     assert not np.all(canvas == BAR, axis=2).any() and canvas.any()
     style = PanelStyle.for_width(320)
     assert style.lines(face(7, None, predicted=False), bars=True) == [("7", None)]
+
+
+@pytest.mark.parametrize(
+    "out, source, kind",
+    [
+        ("annotated.mp4", "0", "video"),
+        ("annotated.avi", "photos", "video"),
+        ("annotated.jpg", "photo.png", "image"),
+        ("annotated", "photos", "folder"),
+        ("annotated", "photos/*/*.jpg", "folder"),
+    ],
+)
+def test_out_writes_what_fits_its_name_and_the_source(tmp_path, monkeypatch, out, source, kind):
+    from fer_edge.overlay import check_overlay_output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photo.png").write_bytes(b"")
+    assert check_overlay_output(Path(out), source) == kind
+
+
+@pytest.mark.parametrize(
+    "out, source, hint",
+    [
+        ("annotated.jpg", "photos", "give a folder"),
+        ("annotated.jpg", "photos/*.png", "give a folder"),
+        ("annotated.jpg", "0", "annotated.mp4"),
+        ("annotated", "0", "annotated.mp4"),
+        ("annotated", "clip.mp4", "annotated.mp4"),
+        ("annotated.gif", "photo.png", "a folder for many photos"),
+    ],
+)
+def test_an_out_that_does_not_fit_the_source_is_refused_before_anything_runs(tmp_path, monkeypatch, out, source, hint):
+    from fer_edge.errors import UsageError
+    from fer_edge.overlay import check_overlay_output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(UsageError, match=re.escape(hint)):
+        check_overlay_output(Path(out), source)
+    assert not (tmp_path / out).exists()
+
+
+def test_a_folder_of_photos_keeps_each_name_and_two_photos_of_one_name_both_stay(tmp_path):
+    from fer_edge.overlay import OverlayImages
+    from fer_edge.sources import Frame
+
+    images = OverlayImages(tmp_path, folder=True)
+    assert not images.close()
+    canvas = np.full((20, 30, 3), 200, np.uint8)
+    for index, name in enumerate(["a.png", "b.jpg", "a.png"]):
+        images.write(canvas, Frame(canvas, index, 0.0, name))
+    assert images.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-2.png", "a.png", "b.jpg"]  # no temporary left
+    assert cv2.imread(str(tmp_path / "a-2.png")).shape == (20, 30, 3)

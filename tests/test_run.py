@@ -151,6 +151,26 @@ def test_out_writes_the_overlay_video_and_refuses_to_overwrite(faces, tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
 
 
+def test_out_draws_on_a_photo_and_on_each_photo_of_a_folder(faces, tmp_path):
+    bundle, folder, _ = faces
+
+    def green(image):  # pixels of the drawn bars; the grayscale input has none
+        return int(np.sum((image[:, :, 1].astype(int) - image[:, :, 2]) > 60))
+
+    photo = tmp_path / "photo.png"
+    result = run_cli("--bundle", bundle, "--source", folder / "000.png", "--no-detect", "--out", photo)
+    assert result.exit_code == 0 and "annotated image written" in result.output, result.output
+    image = cv2.imread(str(photo))
+    assert image.shape == (48, 48, 3) and green(image) > 10
+    annotated = tmp_path / "annotated"
+    result = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--out", annotated)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in annotated.iterdir()) == sorted(p.name for p in folder.iterdir())
+    assert all(green(cv2.imread(str(p))) > 10 for p in annotated.iterdir())
+    refused = run_cli("--bundle", bundle, "--source", folder, "--no-detect", "--out", tmp_path / "one.jpg")
+    assert refused.exit_code == 2 and "give a folder" in refused.output and not (tmp_path / "one.jpg").exists()
+
+
 def test_show_without_a_display_is_one_clear_line(faces, monkeypatch):
     bundle, folder, _ = faces
     monkeypatch.delenv("DISPLAY", raising=False)

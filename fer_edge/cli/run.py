@@ -25,34 +25,42 @@ def run_command(
     model: ModelOption = "default",
     jsonl: Annotated[Path | None, typer.Option(help="Write the JSON lines here instead of stdout.")] = None,
     show: Annotated[bool, typer.Option(help="Draw boxes, labels and bars in a window (q quits).")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the same overlay to this video (.mp4 or .avi).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing --out video.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the same overlay to a video (.mp4, .avi), to an image for one photo (.jpg, .png), or into a "
+            "folder for a folder of photos (each under its own name)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out (a folder: write into it).")] = False,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many predictions.")] = None,
 ) -> None:
     """Recognise emotions: one JSON line per face, and a line of kind "none" for a frame or image without one.
 
     A video or camera: a rolling 3-frame window per tracked face. Images: every face on its own (kind "still").
     Ctrl-C stops a camera run normally: the summary is printed and the --out video is kept.
+    `--out annotated.jpg` draws the boxes and labels on a photo.
     """
-    from fer_edge.atomic import atomic_path, check_output_dir
-    from fer_edge.overlay import OverlayVideo, check_display, draw
+    from fer_edge.atomic import check_output_dir
+    from fer_edge.overlay import check_display, check_overlay_output, draw, overlay_output
     from fer_edge.overlay import show as show_frame
     from fer_edge.recognizer import Recognizer
     from fer_edge.run import RunStats
 
+    source = runtime.pop("source")
     if out is not None:
         check_output_dir(out, force)
+        check_overlay_output(out, source)
     if show:
         check_display()
     mqtt = mqtt_config(publish)
-    source = runtime.pop("source")
     recognizer = Recognizer(model, **runtime)  # bad numbers: one usage line, before a model is loaded
     stats = RunStats()
     faceless = 0
     with contextlib.ExitStack() as stack:
         publisher = stack.enter_context(publishing(mqtt)) if mqtt else None
         sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
-        video = OverlayVideo(stack.enter_context(atomic_path(out))) if out else None
+        overlay = stack.enter_context(overlay_output(out, source)) if out else None
         stack.callback(lambda: stats.source.read and print_summary(stats.summary(), faceless))
         try:
             count = 0
@@ -66,19 +74,19 @@ def run_command(
                 if publisher:
                     publisher.publish_step(step)
                 count += len(step.predictions)
-                if show or video:
+                if show or overlay:
                     canvas = draw(step.frame.image, step.faces)
-                    if video:
-                        video.write(canvas, step.frame.timestamp)
+                    if overlay:
+                        overlay.write(canvas, step.frame)
                     if show and not show_frame(canvas):
                         break
                 if max_frames and count >= max_frames:
                     break
         except KeyboardInterrupt:
             typer.echo("stopped (Ctrl-C)", err=True)
-        if video:
-            written = video.close()
-            typer.echo(f"annotated video written to {out}" if written else f"no frames: {out} not written", err=True)
+        if overlay:
+            written = overlay.close()
+            typer.echo(f"{overlay.what} written to {out}" if written else f"no frames: {out} not written", err=True)
 
 
 def print_summary(summary: dict, faceless: int = 0) -> None:
