@@ -2,8 +2,10 @@
 
     from fer_edge import Recognizer
     recognizer = Recognizer()                     # the shipped model and BlazeFace
-    for face in recognizer.analyze("photo.jpg"):  # a path, or a BGR (rgb=True: RGB) or gray uint8 array
+    faces = recognizer.analyze("photo.jpg")       # a path, or a BGR (rgb=True: RGB) or gray uint8 array
+    for face in faces:
         print(face.id, face.label, face.confidence, face.box)
+    drawn = recognizer.draw("photo.jpg", faces)   # boxes, labels and bars on a BGR copy
     for faces in recognizer.stream(0):            # a camera index, a video, "picamera", a folder: a list per frame
         ...
 
@@ -23,7 +25,8 @@ import numpy as np
 
 from fer_edge.default_model import resolve_bundle
 from fer_edge.errors import InputSpecError, UsageError
-from fer_edge.run import Face, RunConfig, RunStats, Step, load_detector, load_model, process
+from fer_edge.overlay import draw
+from fer_edge.run import Face, FaceStep, RunConfig, RunStats, Step, load_detector, load_model, process
 from fer_edge.sources import Frame, image_frames, is_image_source, open_source
 
 # What a Recognizer takes besides the model: every RunConfig field that is about the model, detector or tracking
@@ -70,16 +73,15 @@ class Recognizer:
         image: a path, or a uint8 array: (H, W) gray, (H, W, 3) BGR as OpenCV reads it (RGB with rgb=True), or
         (H, W, 4) BGRA/RGBA.
         """
-        if isinstance(image, str | Path):
-            frames = image_frames([Path(image)], RunStats().source, strict=True) if Path(image).is_file() else None
-            if frames is None:
-                raise InputSpecError(f"image {image} does not exist or is not a file")
-            frame = next(frames)
-        else:
-            frame = Frame(as_bgr(image, rgb), 0, 0.0)
-        frames = (f for f in [frame])  # a generator: the loop closes its source when done
+        frames = (f for f in [as_frame(image, rgb)])  # a generator: the loop closes its source when done
         [step] = process(frames, self.config, self.model, self.detector, stills=True, stats=RunStats())
         return step.predictions
+
+    def draw(self, image: str | Path | np.ndarray, faces: list[Face], rgb: bool = False) -> np.ndarray:
+        """A BGR copy of the image with each face's box, id, label and probability bars, as `fer-edge run --out`
+        draws them: `cv2.imwrite("annotated.jpg", recognizer.draw("photo.jpg", recognizer.analyze("photo.jpg")))`.
+        """
+        return draw(as_frame(image, rgb).image, [FaceStep(f.id, f.box, f) for f in faces if f.kind != "none"])
 
     def stream(self, source: str | int, stats: RunStats | None = None) -> Iterator[list[Face]]:
         """The faces answered in each frame of a camera index, "picamera", a video, a folder or a glob.
@@ -97,6 +99,15 @@ class Recognizer:
         frames = open_source(spec, stats.source, config.max_failures, config.reconnect, config.loop)
         stills = config.images == "stills" and is_image_source(spec)
         yield from process(frames, config, self.model, self.detector, stills, stats)
+
+
+def as_frame(image: str | Path | np.ndarray, rgb: bool = False) -> Frame:
+    """A path or a user's array as the runtime's frame."""
+    if isinstance(image, str | Path):
+        if not Path(image).is_file():
+            raise InputSpecError(f"image {image} does not exist or is not a file")
+        return next(image_frames([Path(image)], RunStats().source, strict=True))
+    return Frame(as_bgr(image, rgb), 0, 0.0)
 
 
 def as_bgr(image: np.ndarray, rgb: bool = False) -> np.ndarray:

@@ -81,6 +81,19 @@ def test_a_photo_path_and_its_bgr_rgb_and_gray_arrays_give_the_same_faces(recogn
     assert gray.probabilities == pytest.approx(face.probabilities, abs=0.05)
 
 
+def test_draw_puts_the_box_and_label_on_a_copy_of_the_photo(recognizer, tmp_path):
+    image = face_photo(tmp_path / "face.png")
+    faces = recognizer.analyze(image)
+    drawn = recognizer.draw(tmp_path / "face.png", faces)
+    assert drawn.shape == image.shape and drawn.dtype == np.uint8
+    changed = np.any(drawn != image, axis=2)
+    x, y, w, h = faces[0].box
+    assert changed[y, x : x + w].mean() > 0.9, "the box's top edge is drawn"
+    assert not changed[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4].any(), "the face itself is not covered"
+    assert changed.mean() < 0.2 and (recognizer.draw(image, []) == image).all(), "nothing else is drawn"
+    assert np.array_equal(recognizer.draw(np.ascontiguousarray(image[..., ::-1]), faces, rgb=True), drawn)
+
+
 def test_no_face_is_an_empty_list_not_a_guess(recognizer):
     assert recognizer.analyze(np.full((240, 320), 128, np.uint8)) == []
 
