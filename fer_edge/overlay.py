@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 
 from fer_edge.atomic import atomic_path
-from fer_edge.dataset import IMAGE_SUFFIXES, is_image_file
+from fer_edge.dataset import IMAGE_SUFFIXES
 from fer_edge.errors import UsageError
-from fer_edge.sources import Frame, is_image_source
+from fer_edge.sources import Frame, is_image_source, is_one_image
 
 if TYPE_CHECKING:
     from fer_edge.run import FaceStep
@@ -240,8 +240,7 @@ def check_overlay_output(out: Path, source: str) -> str:
     if suffix in VIDEO_SUFFIXES:
         return "video"
     if suffix in IMAGE_SUFFIXES:
-        one_photo = is_image_file(Path(source)) and not Path(source).is_dir() and not any(c in source for c in "*?[")
-        if not one_photo:
+        if not is_one_image(source):
             raise UsageError(
                 f"--out {out} is one image, for one photo; for a folder or glob of photos give a folder "
                 "(--out annotated/), for a video or camera a video name (--out annotated.mp4)"
@@ -258,9 +257,8 @@ def check_overlay_output(out: Path, source: str) -> str:
 
 
 @contextlib.contextmanager
-def overlay_output(out: Path, source: str) -> Iterator[OverlayVideo | OverlayImages]:
-    """The --out writer that fits `out` and the source (see check_overlay_output)."""
-    kind = check_overlay_output(out, source)
+def overlay_output(out: Path, kind: str) -> Iterator[OverlayVideo | OverlayImages]:
+    """The --out writer of a kind that check_overlay_output chose."""
     if kind == "folder":
         out.mkdir(parents=True, exist_ok=True)
         yield OverlayImages(out, folder=True)

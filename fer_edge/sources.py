@@ -63,7 +63,7 @@ def open_source(
                 "or one subfolder"
             )
         return image_frames(images, stats, source=spec)
-    if any(ch in spec for ch in "*?["):
+    if is_glob(spec):
         return image_frames([Path(p) for p in sorted(glob.glob(spec)) if is_image_file(Path(p))], stats, source=spec)
     if not path.exists():
         raise InputSpecError(
@@ -76,10 +76,18 @@ def open_source(
     return capture_frames(str(path), stats, max_failures, camera=False)
 
 
+def is_glob(spec: str) -> bool:
+    return any(ch in spec for ch in "*?[")
+
+
 def is_image_source(spec: str) -> bool:
     """A folder, a glob or an image file: frames that need not come from one moment of one face."""
-    path = Path(spec)
-    return path.is_dir() or any(ch in spec for ch in "*?[") or is_image_file(path)
+    return Path(spec).is_dir() or is_glob(spec) or is_image_file(Path(spec))
+
+
+def is_one_image(spec: str) -> bool:
+    """An image file's name (whether or not it exists): a source of exactly one photo."""
+    return is_image_file(Path(spec)) and not is_glob(spec) and not Path(spec).is_dir()
 
 
 def looping(open_frames: Callable[[], Iterator[Frame]]) -> Iterator[Frame]:

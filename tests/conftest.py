@@ -12,10 +12,8 @@ import pytest
 
 from fer_edge.dataset import DEFAULT_CLASSES
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "CK+48"
-
-
 ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT / ".." / "shared" / "data" / "CK+48"
 
 
 def load_script(relative: str) -> ModuleType:

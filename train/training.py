@@ -482,10 +482,9 @@ def summarize_folds(
     predicted = np.concatenate([r.probabilities.argmax(axis=1) for r in results])
     # the same, with the argmax among the sequence classes only: a model with extra outputs (neutral, auxiliary
     # classes) is then scored as one that knows only the classes the held-out sequences can have
-    within = [np.mean(r.probabilities[:, : len(data.classes)].argmax(axis=1) == r.labels) for r in results]
-    pooled_within = np.mean(
-        np.concatenate([r.probabilities[:, : len(data.classes)].argmax(axis=1) for r in results]) == labels
-    )
+    predicted_within = [r.probabilities[:, : len(data.classes)].argmax(axis=1) for r in results]
+    within = [np.mean(p == r.labels) for p, r in zip(predicted_within, results, strict=True)]
+    pooled_within = np.mean(np.concatenate(predicted_within) == labels)
     title = f"{recipe.name} recipe, width {config.width:g}, subject-independent {len(results)}-fold"
     targets = data.classes + recipe.stills_classes
     report = write_classification_report(labels, predicted, targets, directory)

@@ -48,9 +48,10 @@ def run_command(
     from fer_edge.run import RunStats
 
     source = runtime.pop("source")
+    out_kind = None
     if out is not None:
         check_output_dir(out, force)
-        check_overlay_output(out, source)
+        out_kind = check_overlay_output(out, source)  # a name that does not fit the source: before the model loads
     if show:
         check_display()
     mqtt = mqtt_config(publish)
@@ -60,7 +61,7 @@ def run_command(
     with contextlib.ExitStack() as stack:
         publisher = stack.enter_context(publishing(mqtt)) if mqtt else None
         sink = stack.enter_context(open(jsonl, "w", encoding="utf-8")) if jsonl else sys.stdout
-        overlay = stack.enter_context(overlay_output(out, source)) if out else None
+        overlay = stack.enter_context(overlay_output(out, out_kind)) if out else None
         stack.callback(lambda: stats.source.read and print_summary(stats.summary(), faceless))
         try:
             count = 0
